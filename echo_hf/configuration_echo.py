@@ -1,0 +1,198 @@
+"""Configuration of the Echo speech recogniser."""
+
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig
+
+ZERO_ATTENTION_MODES = ("bias", "scale_logits")
+CROSS_ATTENTION_RESIDUALS = ("gate", "add")
+
+
+@strict
+class EchoConfig(PreTrainedConfig):
+    r"""
+    Configuration of an [`EchoForConditionalGeneration`] model: every dimension and option of the
+    architecture lives here. The defaults are the seed's dimensions (`configs/seed.json`).
+
+    Args:
+        vocab_size (`int`, defaults to 51865):
+            Number of tokens; must equal `len(tokenizer)`.
+        num_mel_bins (`int`, defaults to 128):
+            Mel bins of the spectrogram view; must equal the feature extractor's `feature_size`.
+        d_model (`int`, defaults to 512):
+            Width of the encoder and the decoder.
+        encoder_layers (`int`, defaults to 4):
+            Number of encoder blocks.
+        encoder_attention_heads (`int`, defaults to 4):
+            Heads of encoder self-attention.
+        encoder_ffn_dim (`int`, defaults to 2048):
+            Hidden width of the encoder MLPs.
+        decoder_layers (`int`, defaults to 4):
+            Number of decoder blocks.
+        decoder_attention_heads (`int`, defaults to 4):
+            Heads of decoder self- and cross-attention.
+        decoder_ffn_dim (`int`, defaults to 2048):
+            Hidden width of the decoder MLPs.
+        max_source_positions (`int`, defaults to 1500):
+            Most encoder positions (audio frames after the front-end). With a hop of 160 samples and
+            `spectrogram_stride=2` this is 30 s of 16 kHz audio.
+        max_target_positions (`int`, defaults to 512):
+            Most decoder positions (tokens, the start token included).
+        activation_function (`str`, defaults to `"gelu"`):
+            Activation of the MLPs and the convolutional front-ends (any key of `transformers.activations.ACT2FN`).
+        dropout (`float`, defaults to 0.1):
+            Dropout on residual branches, embeddings and the spectrogram front-end.
+        attention_dropout (`float`, defaults to 0.0):
+            Dropout on attention weights.
+        rms_norm_eps (`float`, defaults to 1e-6):
+            Epsilon of every RMSNorm.
+        init_std (`float`, defaults to 0.02):
+            Standard deviation of the normal initialisation of convolutions and embeddings.
+        spectrogram_stride (`int`, defaults to 2):
+            Stride of the dilated convolution of the spectrogram front-end: mel frames per encoder position.
+        squeeze_excitation_reduction (`int`, defaults to 16):
+            Channel reduction of the squeeze-excitation block of the spectrogram front-end.
+        waveform_conv_channels (`list[int]`, defaults to `[64, 128, 256, 512]`):
+            Output channels of the waveform front-end's strided convolutions; the last must equal `d_model`.
+        waveform_conv_kernels (`list[int]`, defaults to `[10, 8, 4, 4]`):
+            Kernel sizes of the waveform convolutions.
+        waveform_conv_strides (`list[int]`, defaults to `[5, 4, 4, 4]`):
+            Strides of the waveform convolutions. Their product (samples per encoder position) should equal
+            `hop_length * spectrogram_stride` (320) so that the two views share one frame rate.
+        blend_init (`float`, defaults to 0.5):
+            Initial logit `b` of the view blend `sigmoid(b) * spectrogram + (1 - sigmoid(b)) * waveform`.
+        cross_attention_residual (`str`, defaults to `"gate"`):
+            `"gate"` mixes cross-attention into the stream as `sigmoid(g) * x + (1 - sigmoid(g)) * cross` with a
+            learnable `g` per layer (the seed's design); `"add"` is the standard residual `x + cross`.
+        cross_attention_gate_init (`float`, defaults to 0.5):
+            Initial logit `g` of the cross-attention gate.
+        decoder_embedding_rotary (`bool`, defaults to `True`):
+            Rotate the token embeddings by position before the first decoder block (the seed's decoder rotary).
+        rotary_learned_freq (`bool`, defaults to `True`):
+            Whether the rotary inverse frequencies are learned.
+        rotary_base (`float`, defaults to 10000.0):
+            Base of the initial rotary inverse frequencies.
+        zero_attention_epsilon (`float`, defaults to 1e-6):
+            Keys that are "zero" (token id 0, silent or padded audio frames) have their post-softmax weight
+            multiplied by this factor before renormalisation. 0 gives a hard mask.
+        zero_attention_mode (`str`, defaults to `"bias"`):
+            `"bias"` adds `log(zero_attention_epsilon)` to the logits of zero keys (exact, runs in SDPA);
+            `"scale_logits"` multiplies their logits by epsilon, as the seed's code does (eager attention only).
+        alignment_heads (`list[list[int]]`, *optional*):
+            `[layer, head]` pairs of decoder cross-attention heads used for timing. Defaults to every head of the
+            upper half of the decoder, as in the seed.
+        pad_token_id, bos_token_id, eos_token_id, decoder_start_token_id (`int`, defaults to 0):
+            Token id 0 is the only special token: padding, decoder start and end of text.
+        tie_word_embeddings (`bool`, defaults to `True`):
+            Tie the output projection to the token embedding.
+        use_cache (`bool`, defaults to `True`):
+            Return key/value caches for incremental decoding.
+    """
+
+    model_type = "echo"
+    keys_to_ignore_at_inference = ["past_key_values"]
+    attribute_map = {
+        "hidden_size": "d_model",
+        "num_attention_heads": "encoder_attention_heads",
+        "num_hidden_layers": "encoder_layers",
+    }
+
+    vocab_size: int = 51865
+    num_mel_bins: int = 128
+    d_model: int = 512
+    encoder_layers: int = 4
+    encoder_attention_heads: int = 4
+    encoder_ffn_dim: int = 2048
+    decoder_layers: int = 4
+    decoder_attention_heads: int = 4
+    decoder_ffn_dim: int = 2048
+    max_source_positions: int = 1500
+    max_target_positions: int = 512
+    activation_function: str = "gelu"
+    dropout: float | int = 0.1
+    attention_dropout: float | int = 0.0
+    rms_norm_eps: float = 1e-6
+    init_std: float = 0.02
+    spectrogram_stride: int = 2
+    squeeze_excitation_reduction: int = 16
+    waveform_conv_channels: list[int] | tuple[int, ...] = (64, 128, 256, 512)
+    waveform_conv_kernels: list[int] | tuple[int, ...] = (10, 8, 4, 4)
+    waveform_conv_strides: list[int] | tuple[int, ...] = (5, 4, 4, 4)
+    blend_init: float | int = 0.5
+    cross_attention_residual: str = "gate"
+    cross_attention_gate_init: float | int = 0.5
+    decoder_embedding_rotary: bool = True
+    rotary_learned_freq: bool = True
+    rotary_base: float | int = 10000.0
+    zero_attention_epsilon: float | int = 1e-6
+    zero_attention_mode: str = "bias"
+    alignment_heads: list | None = None
+    pad_token_id: int | None = 0
+    bos_token_id: int | None = 0
+    eos_token_id: int | list[int] | None = 0
+    decoder_start_token_id: int = 0
+    is_encoder_decoder: bool = True
+    tie_word_embeddings: bool = True
+    use_cache: bool = True
+
+    def __post_init__(self, **kwargs):
+        self.waveform_conv_channels = list(self.waveform_conv_channels)
+        self.waveform_conv_kernels = list(self.waveform_conv_kernels)
+        self.waveform_conv_strides = list(self.waveform_conv_strides)
+        if self.alignment_heads is None:
+            self.alignment_heads = [
+                [layer, head]
+                for layer in range(self.decoder_layers // 2, self.decoder_layers)
+                for head in range(self.decoder_attention_heads)
+            ]
+        super().__post_init__(**kwargs)
+
+    def validate_architecture(self):
+        """Raise a `ValueError` naming the option when the dimensions cannot build a model."""
+        for width, heads, name in (
+            (self.d_model, self.encoder_attention_heads, "encoder_attention_heads"),
+            (self.d_model, self.decoder_attention_heads, "decoder_attention_heads"),
+        ):
+            if width % heads or (width // heads) % 2:
+                raise ValueError(f"d_model={width} must split into {name}={heads} heads of even size (rotary).")
+        if self.d_model % 2:
+            raise ValueError(f"d_model must be even for the sinusoidal positions, got {self.d_model}.")
+        convs = (self.waveform_conv_channels, self.waveform_conv_kernels, self.waveform_conv_strides)
+        if len({len(c) for c in convs}) != 1 or not self.waveform_conv_channels:
+            raise ValueError(
+                "waveform_conv_channels, waveform_conv_kernels and waveform_conv_strides must be non-empty lists "
+                f"of one length, got {[len(c) for c in convs]}."
+            )
+        if self.waveform_conv_channels[-1] != self.d_model:
+            raise ValueError(
+                f"waveform_conv_channels must end with d_model={self.d_model}, got {self.waveform_conv_channels}."
+            )
+        if self.zero_attention_mode not in ZERO_ATTENTION_MODES:
+            raise ValueError(
+                f"zero_attention_mode must be one of {ZERO_ATTENTION_MODES}, got {self.zero_attention_mode!r}."
+            )
+        if self.cross_attention_residual not in CROSS_ATTENTION_RESIDUALS:
+            raise ValueError(
+                f"cross_attention_residual must be one of {CROSS_ATTENTION_RESIDUALS}, "
+                f"got {self.cross_attention_residual!r}."
+            )
+        if not 0.0 <= self.zero_attention_epsilon < 1.0:
+            raise ValueError(
+                f"zero_attention_epsilon must be in [0, 1) (0 is a hard mask), got {self.zero_attention_epsilon}."
+            )
+        if {self.pad_token_id, self.eos_token_id, self.decoder_start_token_id} != {0}:
+            raise ValueError(
+                "Echo uses token id 0 as pad, end of text and decoder start; got pad_token_id="
+                f"{self.pad_token_id}, eos_token_id={self.eos_token_id}, "
+                f"decoder_start_token_id={self.decoder_start_token_id}."
+            )
+
+    @property
+    def samples_per_position(self) -> int:
+        """Audio samples behind one encoder position in the waveform view."""
+        product = 1
+        for stride in self.waveform_conv_strides:
+            product *= stride
+        return product
+
+
+__all__ = ["EchoConfig"]
