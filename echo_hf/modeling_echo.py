@@ -1,0 +1,866 @@
+"""Echo: an encoder-decoder speech recogniser that hears log-mels and the raw waveform at once.
+
+Reading order: rotary, zero-aware attention, blocks, the two audio front-ends, encoder, decoder, models.
+
+Zeros are information here. Keys at "zero" positions (token id 0, silent or padded audio) are not cut out:
+their post-softmax weight is multiplied by `config.zero_attention_epsilon`, which is an additive `log(eps)`
+on their logits. The bias is built once per forward and shared by every layer.
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils import can_return_tuple, logging
+
+from .configuration_echo import EchoConfig
+
+logger = logging.get_logger(__name__)
+
+
+@dataclass
+class EchoEncoderOutput(BaseModelOutput):
+    """`BaseModelOutput` plus `zero_mask` (batch, positions): True where the audio is silent or padding.
+
+    The decoder's cross-attention needs it at every generation step, after the features are gone.
+    """
+
+    zero_mask: torch.BoolTensor | None = None
+
+
+# ----------------------------------------------------------------------------------------------- positions
+
+
+def sinusoids(length: int, channels: int, max_timescale: float = 10000.0) -> torch.Tensor:
+    """Fixed sinusoidal positions (length, channels) for the encoder."""
+    log_increment = math.log(max_timescale) / (channels // 2 - 1)
+    inv_timescales = torch.exp(-log_increment * torch.arange(channels // 2, dtype=torch.float32))
+    scaled_time = torch.arange(length, dtype=torch.float32)[:, None] * inv_timescales[None, :]
+    return torch.cat([scaled_time.sin(), scaled_time.cos()], dim=1)
+
+
+class EchoRotary(nn.Module):
+    """Rotary angles with learnable inverse frequencies and a learnable offset per position (the seed's `Rotary`)."""
+
+    def __init__(self, dim: int, max_positions: int, base: float, learned_freq: bool):
+        super().__init__()
+        self.dim, self.base = dim, base
+        self.inv_freq = nn.Parameter(self.initial_inv_freq(), requires_grad=learned_freq)
+        self.position_bias = nn.Parameter(torch.zeros(max_positions, dim // 2))
+
+    def initial_inv_freq(self) -> torch.Tensor:
+        return 1.0 / (self.base ** (torch.arange(0, self.dim, 2, dtype=torch.float32) / self.dim))
+
+    def forward(self, positions: torch.LongTensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Angles in float32 whatever the autocast dtype: positions up to 1500 need the mantissa.
+        angles = positions.float()[:, None] * self.inv_freq.float() + self.position_bias[positions].float()
+        return angles.cos(), angles.sin()  # each (positions, dim / 2)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate adjacent channel pairs (x0, x1) of `x` (..., positions, dim) by the angles."""
+    x0, x1 = x.float().unflatten(-1, (-1, 2)).unbind(-1)
+    rotated = torch.stack((x0 * cos - x1 * sin, x0 * sin + x1 * cos), dim=-1)
+    return rotated.flatten(-2).type_as(x)
+
+
+# ----------------------------------------------------------------------------------------------- attention
+
+
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype attention will run in: the autocast dtype when autocast is on, else the tensor's."""
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    return x.dtype
+
+
+def zero_key_bias(is_zero: torch.BoolTensor, config: EchoConfig, dtype: torch.dtype) -> torch.Tensor | None:
+    """Additive bias (batch, 1, 1, keys) that multiplies the softmax weight of zero keys by epsilon.
+
+    exp(logit + log eps) = eps * exp(logit), so after renormalisation the zero keys keep eps of their weight.
+    epsilon = 0 is a hard mask; it uses the dtype's most negative finite number, not -inf, so a query whose
+    keys are all zero (a silent clip) still gets finite, uniform weights.
+    """
+    if config.zero_attention_mode != "bias":
+        return None
+    eps = config.zero_attention_epsilon
+    fill = math.log(eps) if eps > 0 else torch.finfo(dtype).min
+    bias = torch.zeros(is_zero.shape, dtype=dtype, device=is_zero.device).masked_fill(is_zero, fill)
+    return bias[:, None, None, :]
+
+
+def zero_key_logit_scale(
+    is_zero: torch.BoolTensor, config: EchoConfig, dtype: torch.dtype
+) -> torch.Tensor | None:
+    """The seed's literal variant: a factor (batch, 1, 1, keys) that multiplies the logits of zero keys by eps."""
+    if config.zero_attention_mode != "scale_logits":
+        return None
+    scale = torch.ones(is_zero.shape, dtype=dtype, device=is_zero.device)
+    return scale.masked_fill(is_zero, config.zero_attention_epsilon)[:, None, None, :]
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    logit_scale: torch.Tensor | None = None,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference attention. `attention_mask` is an additive bias broadcastable to (batch, heads, q, k)."""
+    logits = torch.matmul(query, key.transpose(-1, -2)) * scaling  # (batch, heads, q, k)
+    if logit_scale is not None:
+        logits = logits * logit_scale
+    if attention_mask is not None:
+        logits = logits + attention_mask
+    weights = F.softmax(logits.float(), dim=-1).to(query.dtype)
+    weights = F.dropout(weights, p=dropout, training=module.training)
+    return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
+
+
+class EchoAttention(nn.Module):
+    """Multi-head attention shared by encoder self-, decoder self- and cross-attention. The key has no bias."""
+
+    def __init__(
+        self, config: EchoConfig, num_heads: int, layer_idx: int | None = None, is_cross: bool = False
+    ):
+        super().__init__()
+        self.config, self.layer_idx, self.is_cross = config, layer_idx, is_cross
+        self.num_heads, self.head_dim = num_heads, config.d_model // num_heads
+        self.scaling = self.head_dim**-0.5
+        self.is_causal = False  # causality is part of the bias we pass, never inferred
+        self.q_proj = nn.Linear(config.d_model, config.d_model)
+        self.k_proj = nn.Linear(config.d_model, config.d_model, bias=False)
+        self.v_proj = nn.Linear(config.d_model, config.d_model)
+        self.out_proj = nn.Linear(config.d_model, config.d_model)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(*x.shape[:2], self.num_heads, self.head_dim).transpose(
+            1, 2
+        )  # (batch, heads, time, head_dim)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        key_value_states: torch.Tensor | None = None,
+        attention_bias: torch.Tensor | None = None,
+        logit_scale: torch.Tensor | None = None,
+        rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        query = self._heads(self.q_proj(hidden_states))
+        if self.is_cross:
+            cache = past_key_values.cross_attention_cache if past_key_values is not None else None
+            if cache is not None and past_key_values.is_updated.get(self.layer_idx):
+                key, value = cache.layers[self.layer_idx].keys, cache.layers[self.layer_idx].values
+            else:  # the audio's keys and values are computed once per generation, then reused
+                key = self._heads(self.k_proj(key_value_states))
+                value = self._heads(self.v_proj(key_value_states))
+                if cache is not None:
+                    key, value = cache.update(key, value, self.layer_idx)
+                    past_key_values.is_updated[self.layer_idx] = True
+        else:
+            key, value = self._heads(self.k_proj(hidden_states)), self._heads(self.v_proj(hidden_states))
+            if rotary is not None:  # rotate before caching: cached keys keep their absolute positions
+                query, key = apply_rotary(query, *rotary), apply_rotary(key, *rotary)
+            if past_key_values is not None:
+                key, value = past_key_values.self_attention_cache.update(key, value, self.layer_idx)
+
+        attention: Callable = eager_attention_forward
+        if logit_scale is None:  # the seed's logit scaling has no fused kernel
+            attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, attention)
+        output, weights = attention(
+            self,
+            query,
+            key,
+            value,
+            attention_bias,
+            scaling=self.scaling,
+            dropout=self.config.attention_dropout if self.training else 0.0,
+            logit_scale=logit_scale,
+            is_causal=False,
+        )
+        return self.out_proj(output.flatten(2)), weights
+
+
+# ----------------------------------------------------------------------------------------------- blocks
+
+
+class EchoMLP(nn.Module):
+    def __init__(self, config: EchoConfig, hidden: int):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(config.d_model, hidden), nn.Linear(hidden, config.d_model)
+        self.act = ACT2FN[config.activation_function]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class EchoEncoderLayer(GradientCheckpointingLayer):
+    """Pre-norm block: x + attn(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(self, config: EchoConfig):
+        super().__init__()
+        self.self_attn_norm = nn.RMSNorm(config.d_model, eps=config.rms_norm_eps)
+        self.self_attn = EchoAttention(config, config.encoder_attention_heads)
+        self.mlp_norm = nn.RMSNorm(config.d_model, eps=config.rms_norm_eps)
+        self.mlp = EchoMLP(config, config.encoder_ffn_dim)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, hidden_states, attention_bias=None, logit_scale=None, rotary=None):
+        attended, weights = self.self_attn(
+            self.self_attn_norm(hidden_states),
+            attention_bias=attention_bias,
+            logit_scale=logit_scale,
+            rotary=rotary,
+        )
+        hidden_states = hidden_states + self.dropout(attended)
+        hidden_states = hidden_states + self.dropout(self.mlp(self.mlp_norm(hidden_states)))
+        return hidden_states, weights
+
+
+class EchoDecoderLayer(GradientCheckpointingLayer):
+    """Pre-norm block with self-attention, cross-attention (gated by default) and an MLP."""
+
+    def __init__(self, config: EchoConfig, layer_idx: int):
+        super().__init__()
+        self.self_attn_norm = nn.RMSNorm(config.d_model, eps=config.rms_norm_eps)
+        self.self_attn = EchoAttention(config, config.decoder_attention_heads, layer_idx)
+        self.cross_attn_norm = nn.RMSNorm(config.d_model, eps=config.rms_norm_eps)
+        self.cross_attn = EchoAttention(config, config.decoder_attention_heads, layer_idx, is_cross=True)
+        self.mlp_norm = nn.RMSNorm(config.d_model, eps=config.rms_norm_eps)
+        self.mlp = EchoMLP(config, config.decoder_ffn_dim)
+        self.dropout = nn.Dropout(config.dropout)
+        # The seed's gate: sigmoid(g) * x + (1 - sigmoid(g)) * cross. Computed in forward so g learns.
+        self.cross_gate = (
+            nn.Parameter(torch.tensor(float(config.cross_attention_gate_init)))
+            if config.cross_attention_residual == "gate"
+            else None
+        )
+
+    def forward(
+        self,
+        hidden_states,
+        encoder_hidden_states,
+        self_bias=None,
+        self_scale=None,
+        cross_bias=None,
+        cross_scale=None,
+        rotary=None,
+        past_key_values=None,
+    ):
+        attended, self_weights = self.self_attn(
+            self.self_attn_norm(hidden_states),
+            attention_bias=self_bias,
+            logit_scale=self_scale,
+            rotary=rotary,
+            past_key_values=past_key_values,
+        )
+        hidden_states = hidden_states + self.dropout(attended)
+        cross, cross_weights = self.cross_attn(
+            self.cross_attn_norm(hidden_states),
+            key_value_states=encoder_hidden_states,
+            attention_bias=cross_bias,
+            logit_scale=cross_scale,
+            past_key_values=past_key_values,
+        )
+        if self.cross_gate is None:
+            hidden_states = hidden_states + self.dropout(cross)
+        else:
+            gate = torch.sigmoid(self.cross_gate)
+            hidden_states = gate * hidden_states + (1 - gate) * self.dropout(cross)
+        hidden_states = hidden_states + self.dropout(self.mlp(self.mlp_norm(hidden_states)))
+        return hidden_states, self_weights, cross_weights
+
+
+# ----------------------------------------------------------------------------------------------- front-ends
+
+
+def conv_output_lengths(lengths: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """Valid output frames of `conv` for inputs with `lengths` valid frames."""
+    (kernel,), (stride,), (padding,), (dilation,) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
+    return (
+        (lengths + 2 * padding - dilation * (kernel - 1) - 1).div(stride, rounding_mode="floor") + 1
+    ).clamp(min=0)
+
+
+def length_mask(lengths: torch.Tensor | None, size: int) -> torch.Tensor | None:
+    """(batch, 1, size) float mask of valid frames; None when every frame is valid."""
+    if lengths is None:
+        return None
+    return (torch.arange(size, device=lengths.device) < lengths[:, None]).unsqueeze(1).float()
+
+
+def masked(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    # Zeroing frames past a clip's end makes a padded clip compute exactly what it computes alone.
+    return x if mask is None else x * mask.to(x.dtype)
+
+
+class SqueezeExcitation(nn.Module):
+    """Channel gates from the clip's mean activation (padding excluded from the mean)."""
+
+    def __init__(self, channels: int, reduction: int):
+        super().__init__()
+        self.fc = nn.Sequential(
+            nn.Linear(channels, channels // reduction),
+            nn.ReLU(),
+            nn.Linear(channels // reduction, channels),
+            nn.Sigmoid(),
+        )
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:  # x: (batch, channels, time)
+        if mask is None:
+            pooled = x.mean(-1)
+        else:
+            pooled = (x * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+        return x * self.fc(pooled).unsqueeze(-1)
+
+
+class EchoSpectrogramFrontEnd(nn.Module):
+    """The seed's conv stack over log-mels: k3 -> act -> dilated k3 (strided) -> depthwise k3 -> 1x1 -> SE -> act
+    -> dropout -> k3. The dilated conv's stride brings 100 mel frames/s to 50 positions/s."""
+
+    def __init__(self, config: EchoConfig):
+        super().__init__()
+        d = config.d_model
+        self.conv_in = nn.Conv1d(config.num_mel_bins, d, kernel_size=3, padding=1)
+        self.conv_dilated = nn.Conv1d(
+            d, d, kernel_size=3, stride=config.spectrogram_stride, padding=2, dilation=2
+        )
+        self.conv_depthwise = nn.Conv1d(d, d, kernel_size=3, padding=1, groups=d)
+        self.conv_pointwise = nn.Conv1d(d, d, kernel_size=1)
+        self.squeeze_excitation = SqueezeExcitation(d, config.squeeze_excitation_reduction)
+        self.conv_out = nn.Conv1d(d, d, kernel_size=3, padding=1)
+        self.act = ACT2FN[config.activation_function]
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, features: torch.Tensor, frame_lengths: torch.Tensor | None):
+        """features (batch, mels, frames) -> (batch, positions, d_model), valid positions per clip."""
+        x = masked(self.act(self.conv_in(features)), length_mask(frame_lengths, features.shape[-1]))
+        x = self.conv_dilated(x)
+        lengths = None if frame_lengths is None else conv_output_lengths(frame_lengths, self.conv_dilated)
+        mask = length_mask(lengths, x.shape[-1])
+        x = self.conv_pointwise(self.conv_depthwise(masked(x, mask)))
+        x = self.dropout(self.act(self.squeeze_excitation(masked(x, mask), mask)))
+        x = masked(self.conv_out(masked(x, mask)), mask)
+        return x.transpose(1, 2), lengths
+
+
+class EchoWaveformFrontEnd(nn.Module):
+    """Strided convolutions over the raw waveform, each followed by the activation."""
+
+    def __init__(self, config: EchoConfig):
+        super().__init__()
+        channels = [1, *config.waveform_conv_channels]
+        self.convs = nn.ModuleList(
+            nn.Conv1d(c_in, c_out, kernel_size=k, stride=s, padding=(k - s) // 2)
+            for c_in, c_out, k, s in zip(
+                channels[:-1], channels[1:], config.waveform_conv_kernels, config.waveform_conv_strides
+            )
+        )
+        self.act = ACT2FN[config.activation_function]
+
+    def forward(self, waveform: torch.Tensor, sample_lengths: torch.Tensor | None):
+        """waveform (batch, samples) -> (batch, positions, d_model), valid positions per clip."""
+        x, lengths = waveform.unsqueeze(1), sample_lengths
+        for conv in self.convs:
+            x = self.act(conv(x))
+            lengths = None if lengths is None else conv_output_lengths(lengths, conv)
+            x = masked(x, length_mask(lengths, x.shape[-1]))
+        return x.transpose(1, 2), lengths
+
+
+def fit_length(x: torch.Tensor, length: int) -> torch.Tensor:
+    """Trim or zero-pad (batch, time, channels) to `length` frames."""
+    return x[:, :length] if x.shape[1] >= length else F.pad(x, (0, 0, 0, length - x.shape[1]))
+
+
+def pool_zero_frames(is_zero: torch.BoolTensor, size: int, positions: int) -> torch.BoolTensor:
+    """A position is zero when every input frame (or sample) it covers is zero."""
+    pad = positions * size - is_zero.shape[1]
+    if pad > 0:
+        is_zero = F.pad(is_zero, (0, pad), value=True)
+    return is_zero[:, : positions * size].view(is_zero.shape[0], positions, size).all(-1)
+
+
+# ----------------------------------------------------------------------------------------------- pretrained base
+
+
+class EchoPreTrainedModel(PreTrainedModel):
+    """Weights initialisation (the seed's scheme) and the declarations transformers reads."""
+
+    config: EchoConfig
+    base_model_prefix = "model"
+    main_input_name = "input_features"
+    input_modalities = ("audio", "text")
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["EchoEncoderLayer", "EchoDecoderLayer"]
+    _supports_sdpa = True
+    _supports_flash_attn = False  # the soft zero mask is an additive bias; flash kernels take none
+    _supports_flex_attn = False
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module):
+        std = self.config.init_std
+        if isinstance(module, nn.Linear):
+            init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Conv1d):
+            init.normal_(module.weight, mean=0.0, std=std)
+            init.zeros_(module.bias)
+        elif isinstance(module, nn.RMSNorm):
+            init.ones_(module.weight)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=std)
+            init.zeros_(module.weight[self.config.pad_token_id])  # id 0 starts as "nothing"
+        elif isinstance(module, EchoRotary):
+            init.copy_(module.inv_freq, module.initial_inv_freq())
+            init.zeros_(module.position_bias)
+        elif isinstance(module, EchoDecoderLayer) and module.cross_gate is not None:
+            init.constant_(module.cross_gate, self.config.cross_attention_gate_init)
+        # Parents come after their children in `apply`, so these override the generic cases above.
+        if isinstance(module, SqueezeExcitation):  # the seed starts the gates saturated open
+            for linear in (module.fc[0], module.fc[2]):
+                init.ones_(linear.weight)
+                init.zeros_(linear.bias)
+        elif isinstance(module, EchoSpectrogramFrontEnd):
+            for conv in (module.conv_in, module.conv_dilated, module.conv_pointwise):
+                init.xavier_uniform_(conv.weight)
+        elif isinstance(module, EchoWaveformFrontEnd):  # the seed leaves these at PyTorch's default
+            for conv in module.convs:
+                init.kaiming_uniform_(conv.weight, a=math.sqrt(5))
+                bound = 1 / math.sqrt(conv.weight[0].numel())
+                init.uniform_(conv.bias, -bound, bound)
+        elif isinstance(module, EchoEncoder):
+            init.constant_(module.blend_logit, self.config.blend_init)
+            init.copy_(module.embed_positions, sinusoids(*module.embed_positions.shape))
+        elif isinstance(module, EchoDecoder):
+            init.normal_(module.embed_positions, mean=0.0, std=std)
+
+
+# ----------------------------------------------------------------------------------------------- encoder
+
+
+class EchoEncoder(EchoPreTrainedModel):
+    """Audio encoder: spectrogram and waveform views blended as sigmoid(b) * spec + (1 - sigmoid(b)) * wave,
+    sinusoidal positions, pre-norm blocks with rotary self-attention, final RMSNorm. Either view alone works."""
+
+    def __init__(self, config: EchoConfig):
+        super().__init__(config)
+        self.spectrogram_frontend = EchoSpectrogramFrontEnd(config)
+        self.waveform_frontend = EchoWaveformFrontEnd(config)
+        self.blend_logit = nn.Parameter(torch.tensor(float(config.blend_init)))
+        head_dim = config.d_model // config.encoder_attention_heads
+        self.rotary = EchoRotary(
+            head_dim, config.max_source_positions, config.rotary_base, config.rotary_learned_freq
+        )
+        self.register_buffer(
+            "embed_positions", sinusoids(config.max_source_positions, config.d_model), persistent=False
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.layers = nn.ModuleList(EchoEncoderLayer(config) for _ in range(config.encoder_layers))
+        self.norm = nn.RMSNorm(config.d_model, eps=config.rms_norm_eps)
+        self.post_init()
+
+    def embed_audio(self, input_features, waveform, attention_mask, waveform_attention_mask):
+        """Both views -> (batch, positions, d_model) and the zero mask of the positions."""
+        if input_features is None and waveform is None:
+            raise ValueError("Echo needs audio: pass `input_features` (log-mels), `waveform`, or both.")
+        if input_features is not None:
+            frame_lengths = None if attention_mask is None else attention_mask.sum(-1)
+            hidden, lengths = self.spectrogram_frontend(input_features, frame_lengths)
+            is_zero = pool_zero_frames(
+                (input_features == 0).all(1), self.config.spectrogram_stride, hidden.shape[1]
+            )
+        if waveform is not None:
+            sample_lengths = None if waveform_attention_mask is None else waveform_attention_mask.sum(-1)
+            wave, wave_lengths = self.waveform_frontend(waveform, sample_lengths)
+            if input_features is None:
+                hidden, lengths = wave, wave_lengths
+                is_zero = pool_zero_frames(waveform == 0, self.config.samples_per_position, hidden.shape[1])
+            else:  # the spectrogram sets the frame count; the waveform view is fitted to it
+                blend = torch.sigmoid(self.blend_logit)
+                hidden = blend * hidden + (1 - blend) * fit_length(wave, hidden.shape[1])
+        if lengths is not None:  # padding is "zero" even where the waveform had no exact zeros
+            is_zero = is_zero | ~length_mask(lengths, hidden.shape[1]).squeeze(1).bool()
+        return hidden, is_zero
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_features: torch.FloatTensor | None = None,
+        waveform: torch.FloatTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
+        waveform_attention_mask: torch.LongTensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> EchoEncoderOutput:
+        hidden, is_zero = self.embed_audio(input_features, waveform, attention_mask, waveform_attention_mask)
+        positions = hidden.shape[1]
+        if positions > self.config.max_source_positions:
+            raise ValueError(
+                f"The audio gives {positions} encoder positions but the model takes at most "
+                f"{self.config.max_source_positions}: split long audio into chunks (the pipeline's `chunk_length_s`)."
+            )
+        hidden = self.dropout(hidden + self.embed_positions[:positions].to(hidden.dtype))
+        dtype = compute_dtype(hidden)
+        bias = zero_key_bias(is_zero, self.config, dtype)
+        scale = zero_key_logit_scale(is_zero, self.config, dtype)
+        rotary = self.rotary(torch.arange(positions, device=hidden.device))
+
+        all_hidden, all_attentions = (), ()
+        for layer in self.layers:
+            if output_hidden_states:
+                all_hidden += (hidden,)
+            hidden, weights = layer(hidden, bias, scale, rotary)
+            if output_attentions:
+                all_attentions += (weights,)
+        hidden = self.norm(hidden)
+        return EchoEncoderOutput(
+            last_hidden_state=hidden,
+            hidden_states=all_hidden + (hidden,) if output_hidden_states else None,
+            attentions=all_attentions if output_attentions else None,
+            zero_mask=is_zero,
+        )
+
+
+# ----------------------------------------------------------------------------------------------- decoder
+
+
+class EchoDecoder(EchoPreTrainedModel):
+    """Text decoder: token embedding (row 0 zero at init) + learned positions, optional rotary on the embeddings,
+    pre-norm blocks with causal self-attention and cross-attention to the audio, final RMSNorm."""
+
+    main_input_name = "input_ids"
+
+    def __init__(self, config: EchoConfig):
+        super().__init__(config)
+        d, max_positions = config.d_model, config.max_target_positions
+        self.embed_tokens = nn.Embedding(config.vocab_size, d)
+        self.embed_positions = nn.Parameter(torch.zeros(max_positions, d))
+        self.embedding_rotary = (
+            EchoRotary(d, max_positions, config.rotary_base, config.rotary_learned_freq)
+            if config.decoder_embedding_rotary
+            else None
+        )
+        head_dim = d // config.decoder_attention_heads
+        self.rotary = EchoRotary(head_dim, max_positions, config.rotary_base, config.rotary_learned_freq)
+        self.dropout = nn.Dropout(config.dropout)
+        self.layers = nn.ModuleList(EchoDecoderLayer(config, i) for i in range(config.decoder_layers))
+        self.norm = nn.RMSNorm(d, eps=config.rms_norm_eps)
+        self.post_init()
+
+    def self_attention_masks(self, attention_mask, input_ids, past_length, dtype):
+        """Causal (-inf on future keys) plus the soft zero bias on id-0 keys: (batch, 1, q, past + q)."""
+        batch, length = input_ids.shape
+        if attention_mask is None:
+            if past_length:
+                raise ValueError(
+                    "With a cache, pass `decoder_attention_mask` for the past and current tokens (1 = token, "
+                    "0 = id 0) so that past zero tokens keep their soft mask; `generate()` does this for you."
+                )
+            attention_mask = input_ids != self.config.pad_token_id
+        if attention_mask.shape[-1] != past_length + length:
+            raise ValueError(
+                f"`decoder_attention_mask` covers {attention_mask.shape[-1]} tokens; the cache holds {past_length} "
+                f"and {length} are new, so it must cover {past_length + length}."
+            )
+        is_zero = attention_mask == 0
+        query_positions = torch.arange(past_length, past_length + length, device=input_ids.device)
+        key_positions = torch.arange(past_length + length, device=input_ids.device)
+        future = key_positions[None, :] > query_positions[:, None]
+        causal = torch.zeros(future.shape, dtype=dtype, device=input_ids.device).masked_fill(
+            future, float("-inf")
+        )
+        bias = zero_key_bias(is_zero, self.config, dtype)
+        bias = causal[None, None] if bias is None else bias + causal
+        return bias, zero_key_logit_scale(is_zero, self.config, dtype)
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.LongTensor | None = None,
+        encoder_hidden_states: torch.FloatTensor | None = None,
+        encoder_zero_mask: torch.BoolTensor | None = None,
+        past_key_values: Cache | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> Seq2SeqModelOutput:
+        use_cache = self.config.use_cache if use_cache is None else use_cache
+        if use_cache and past_key_values is None:
+            past_key_values = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        length = input_ids.shape[1]
+        if past_length + length > self.config.max_target_positions:
+            raise ValueError(
+                f"The decoder got {past_length + length} tokens but takes at most "
+                f"{self.config.max_target_positions} (`max_target_positions`): shorten the labels or max_new_tokens."
+            )
+        positions = torch.arange(past_length, past_length + length, device=input_ids.device)
+        hidden = self.embed_tokens(input_ids) + self.embed_positions[positions]
+        if self.embedding_rotary is not None:
+            hidden = apply_rotary(hidden, *self.embedding_rotary(positions))
+        hidden = self.dropout(hidden)
+
+        dtype = compute_dtype(hidden)
+        self_bias, self_scale = self.self_attention_masks(attention_mask, input_ids, past_length, dtype)
+        cross_bias = cross_scale = None
+        if encoder_zero_mask is not None:
+            cross_bias = zero_key_bias(encoder_zero_mask, self.config, dtype)
+            cross_scale = zero_key_logit_scale(encoder_zero_mask, self.config, dtype)
+        rotary = self.rotary(positions)
+
+        all_hidden, self_attentions, cross_attentions = (), (), ()
+        for layer in self.layers:
+            if output_hidden_states:
+                all_hidden += (hidden,)
+            hidden, self_weights, cross_weights = layer(
+                hidden,
+                encoder_hidden_states,
+                self_bias,
+                self_scale,
+                cross_bias,
+                cross_scale,
+                rotary,
+                past_key_values=past_key_values,
+            )
+            if output_attentions:
+                self_attentions += (self_weights,)
+                cross_attentions += (cross_weights,)
+        hidden = self.norm(hidden)
+        return Seq2SeqModelOutput(
+            last_hidden_state=hidden,
+            past_key_values=past_key_values if use_cache else None,
+            decoder_hidden_states=all_hidden + (hidden,) if output_hidden_states else None,
+            decoder_attentions=self_attentions if output_attentions else None,
+            cross_attentions=cross_attentions if output_attentions else None,
+        )
+
+
+# ----------------------------------------------------------------------------------------------- models
+
+
+def shift_tokens_right(labels: torch.LongTensor, decoder_start_token_id: int) -> torch.LongTensor:
+    """Decoder inputs from labels: start token first, -100 (ignored) positions become id 0."""
+    shifted = labels.new_full(labels.shape, decoder_start_token_id)
+    shifted[:, 1:] = labels[:, :-1]
+    return shifted.masked_fill(shifted == -100, 0)
+
+
+class EchoModel(EchoPreTrainedModel):
+    """Bare Echo encoder-decoder returning the decoder's hidden states."""
+
+    def __init__(self, config: EchoConfig):
+        super().__init__(config)
+        self.encoder = EchoEncoder(config)
+        self.decoder = EchoDecoder(config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.decoder.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding):
+        self.decoder.embed_tokens = value
+
+    def get_encoder(self, modality: str | None = None) -> EchoEncoder:
+        return self.encoder
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_features: torch.FloatTensor | None = None,
+        waveform: torch.FloatTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
+        waveform_attention_mask: torch.LongTensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.LongTensor | None = None,
+        encoder_outputs: EchoEncoderOutput | tuple | None = None,
+        past_key_values: Cache | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> Seq2SeqModelOutput:
+        if encoder_outputs is None:
+            encoder_outputs = self.encoder(
+                input_features,
+                waveform,
+                attention_mask,
+                waveform_attention_mask,
+                output_attentions=output_attentions,
+                output_hidden_states=output_hidden_states,
+            )
+        elif not isinstance(encoder_outputs, BaseModelOutput):
+            encoder_outputs = EchoEncoderOutput(*encoder_outputs)
+        decoder_outputs = self.decoder(
+            decoder_input_ids,
+            decoder_attention_mask,
+            encoder_outputs.last_hidden_state,
+            getattr(encoder_outputs, "zero_mask", None),
+            past_key_values=past_key_values,
+            use_cache=use_cache,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        return Seq2SeqModelOutput(
+            last_hidden_state=decoder_outputs.last_hidden_state,
+            past_key_values=decoder_outputs.past_key_values,
+            decoder_hidden_states=decoder_outputs.decoder_hidden_states,
+            decoder_attentions=decoder_outputs.decoder_attentions,
+            cross_attentions=decoder_outputs.cross_attentions,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            encoder_hidden_states=encoder_outputs.hidden_states,
+            encoder_attentions=encoder_outputs.attentions,
+        )
+
+
+class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
+    """Echo with its language-model head (tied to the token embedding): training loss and `generate()`."""
+
+    _tied_weights_keys = {"proj_out.weight": "model.decoder.embed_tokens.weight"}
+
+    def __init__(self, config: EchoConfig):
+        super().__init__(config)
+        self.model = EchoModel(config)
+        self.proj_out = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.post_init()
+        # Transcripts may fill the decoder: the start token takes one of its positions.
+        self.generation_config.max_new_tokens = config.max_target_positions - 1
+
+    def get_encoder(self, modality: str | None = None) -> EchoEncoder:
+        return self.model.encoder
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.proj_out
+
+    def set_output_embeddings(self, value: nn.Linear):
+        self.proj_out = value
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_features: torch.FloatTensor | None = None,
+        waveform: torch.FloatTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
+        waveform_attention_mask: torch.LongTensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.LongTensor | None = None,
+        encoder_outputs: EchoEncoderOutput | tuple | None = None,
+        past_key_values: Cache | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        num_items_in_batch: int | torch.Tensor | None = None,
+        **kwargs,
+    ) -> Seq2SeqLMOutput:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch, tokens)`): target ids, each transcript ending with its id 0
+            (end of text) and padded with -100. Decoder inputs are the labels shifted right after start id 0.
+        num_items_in_batch: number of target tokens over all gradient-accumulation micro-batches (the Trainer
+            passes it), so the loss is a mean over the whole accumulated batch.
+        """
+        if labels is not None:
+            if labels.shape[1] > self.config.max_target_positions:
+                raise ValueError(
+                    f"Labels have {labels.shape[1]} tokens but the model takes at most "
+                    f"{self.config.max_target_positions}: filter or split long transcripts."
+                )
+            if decoder_input_ids is None:
+                decoder_input_ids = shift_tokens_right(labels, self.config.decoder_start_token_id)
+            use_cache = False
+        outputs = self.model(
+            input_features,
+            waveform,
+            attention_mask,
+            waveform_attention_mask,
+            decoder_input_ids,
+            decoder_attention_mask,
+            encoder_outputs=encoder_outputs,
+            past_key_values=past_key_values,
+            use_cache=use_cache,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        logits = self.proj_out(outputs.last_hidden_state)  # (batch, tokens, vocab)
+        loss = None
+        if labels is not None:
+            reduction = "mean" if num_items_in_batch is None else "sum"
+            loss = F.cross_entropy(
+                logits.float().flatten(0, 1),
+                labels.flatten().to(logits.device),
+                ignore_index=-100,
+                reduction=reduction,
+            )
+            if num_items_in_batch is not None:
+                loss = loss / num_items_in_batch
+        return Seq2SeqLMOutput(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            decoder_hidden_states=outputs.decoder_hidden_states,
+            decoder_attentions=outputs.decoder_attentions,
+            cross_attentions=outputs.cross_attentions,
+            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+            encoder_hidden_states=outputs.encoder_hidden_states,
+            encoder_attentions=outputs.encoder_attentions,
+        )
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_features: torch.FloatTensor | None = None,
+        waveform: torch.FloatTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
+        waveform_attention_mask: torch.LongTensor | None = None,
+        encoder_outputs: EchoEncoderOutput | None = None,
+        inputs: torch.FloatTensor | None = None,
+        **kwargs,
+    ) -> torch.LongTensor:
+        """Transcribe: encode the audio once (either view or both), then decode with the cache.
+
+        `inputs` is an alias of `input_features` (the name the ASR pipeline uses); every other keyword argument
+        (`num_beams`, `max_new_tokens`, a `generation_config`, ...) goes to `GenerationMixin.generate`.
+        """
+        if encoder_outputs is None:
+            encoder_outputs = self.get_encoder()(
+                input_features if input_features is not None else inputs,
+                waveform,
+                attention_mask,
+                waveform_attention_mask,
+                return_dict=True,
+            )
+        # The encoder's position mask stands in for `attention_mask`: it tells generate() the batch is not padded
+        # text (pad and end-of-text are both id 0); the decoder itself reads `zero_mask`.
+        zero_mask = getattr(encoder_outputs, "zero_mask", None)
+        if zero_mask is not None:
+            kwargs.setdefault("attention_mask", (~zero_mask).long())
+        return super().generate(encoder_outputs=encoder_outputs, **kwargs)
+
+    def prepare_inputs_for_generation(self, input_ids: torch.LongTensor, **kwargs) -> dict:
+        # The cache holds keys but not which of them were id 0: give the decoder that for every position so far.
+        kwargs.setdefault("decoder_attention_mask", (input_ids != self.config.pad_token_id).long())
+        return super().prepare_inputs_for_generation(input_ids, **kwargs)
+
+
+__all__ = ["EchoPreTrainedModel", "EchoEncoder", "EchoDecoder", "EchoModel", "EchoForConditionalGeneration"]
