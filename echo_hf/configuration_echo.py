@@ -153,9 +153,7 @@ class EchoConfig(PreTrainedConfig):
             (self.d_model, self.decoder_attention_heads, "decoder_attention_heads"),
         ):
             if width % heads or (width // heads) % 2:
-                raise ValueError(
-                    f"d_model={width} must split into {name}={heads} heads of even size (rotary)."
-                )
+                raise ValueError(f"d_model={width} must split into {name}={heads} heads of even size (rotary).")
         if self.d_model % 2:
             raise ValueError(f"d_model must be even for the sinusoidal positions, got {self.d_model}.")
         convs = (self.waveform_conv_channels, self.waveform_conv_kernels, self.waveform_conv_strides)

@@ -38,7 +38,7 @@ class EchoEncoderOutput(BaseModelOutput):
     zero_mask: torch.BoolTensor | None = None
 
 
-# ----------------------------------------------------------------------------------------------- positions
+# ------------------------------------------------------------------------------------------ positions
 
 
 def sinusoids(length: int, channels: int, max_timescale: float = 10000.0) -> torch.Tensor:
@@ -74,7 +74,7 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return rotated.flatten(-2).type_as(x)
 
 
-# ----------------------------------------------------------------------------------------------- attention
+# ------------------------------------------------------------------------------------------ attention
 
 
 def compute_dtype(x: torch.Tensor) -> torch.dtype:
@@ -99,9 +99,7 @@ def zero_key_bias(is_zero: torch.BoolTensor, config: EchoConfig, dtype: torch.dt
     return bias[:, None, None, :]
 
 
-def zero_key_logit_scale(
-    is_zero: torch.BoolTensor, config: EchoConfig, dtype: torch.dtype
-) -> torch.Tensor | None:
+def zero_key_logit_scale(is_zero: torch.BoolTensor, config: EchoConfig, dtype: torch.dtype) -> torch.Tensor | None:
     """The seed's literal variant: a factor (batch, 1, 1, keys) that multiplies the logits of zero keys by eps."""
     if config.zero_attention_mode != "scale_logits":
         return None
@@ -134,9 +132,7 @@ def eager_attention_forward(
 class EchoAttention(nn.Module):
     """Multi-head attention shared by encoder self-, decoder self- and cross-attention. The key has no bias."""
 
-    def __init__(
-        self, config: EchoConfig, num_heads: int, layer_idx: int | None = None, is_cross: bool = False
-    ):
+    def __init__(self, config: EchoConfig, num_heads: int, layer_idx: int | None = None, is_cross: bool = False):
         super().__init__()
         self.config, self.layer_idx, self.is_cross = config, layer_idx, is_cross
         self.num_heads, self.head_dim = num_heads, config.d_model // num_heads
@@ -148,9 +144,7 @@ class EchoAttention(nn.Module):
         self.out_proj = nn.Linear(config.d_model, config.d_model)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        return x.view(*x.shape[:2], self.num_heads, self.head_dim).transpose(
-            1, 2
-        )  # (batch, heads, time, head_dim)
+        return x.view(*x.shape[:2], self.num_heads, self.head_dim).transpose(1, 2)  # (batch, heads, time, head_dim)
 
     def forward(
         self,
@@ -196,7 +190,7 @@ class EchoAttention(nn.Module):
         return self.out_proj(output.flatten(2)), weights
 
 
-# ----------------------------------------------------------------------------------------------- blocks
+# ------------------------------------------------------------------------------------------ blocks
 
 
 class EchoMLP(nn.Module):
@@ -286,15 +280,13 @@ class EchoDecoderLayer(GradientCheckpointingLayer):
         return hidden_states, self_weights, cross_weights
 
 
-# ----------------------------------------------------------------------------------------------- front-ends
+# ------------------------------------------------------------------------------------------ front-ends
 
 
 def conv_output_lengths(lengths: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     """Valid output frames of `conv` for inputs with `lengths` valid frames."""
     (kernel,), (stride,), (padding,), (dilation,) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
-    return (
-        (lengths + 2 * padding - dilation * (kernel - 1) - 1).div(stride, rounding_mode="floor") + 1
-    ).clamp(min=0)
+    return ((lengths + 2 * padding - dilation * (kernel - 1) - 1).div(stride, rounding_mode="floor") + 1).clamp(min=0)
 
 
 def length_mask(lengths: torch.Tensor | None, size: int) -> torch.Tensor | None:
@@ -321,9 +313,7 @@ class SqueezeExcitation(nn.Module):
             nn.Sigmoid(),
         )
 
-    def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None
-    ) -> torch.Tensor:  # x: (batch, channels, time)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:  # x: (batch, channels, time)
         if mask is None:
             pooled = x.mean(-1)
         else:
@@ -339,9 +329,7 @@ class EchoSpectrogramFrontEnd(nn.Module):
         super().__init__()
         d = config.d_model
         self.conv_in = nn.Conv1d(config.num_mel_bins, d, kernel_size=3, padding=1)
-        self.conv_dilated = nn.Conv1d(
-            d, d, kernel_size=3, stride=config.spectrogram_stride, padding=2, dilation=2
-        )
+        self.conv_dilated = nn.Conv1d(d, d, kernel_size=3, stride=config.spectrogram_stride, padding=2, dilation=2)
         self.conv_depthwise = nn.Conv1d(d, d, kernel_size=3, padding=1, groups=d)
         self.conv_pointwise = nn.Conv1d(d, d, kernel_size=1)
         self.squeeze_excitation = SqueezeExcitation(d, config.squeeze_excitation_reduction)
@@ -370,7 +358,7 @@ class EchoWaveformFrontEnd(nn.Module):
         self.convs = nn.ModuleList(
             nn.Conv1d(c_in, c_out, kernel_size=k, stride=s, padding=(k - s) // 2)
             for c_in, c_out, k, s in zip(
-                channels[:-1], channels[1:], config.waveform_conv_kernels, config.waveform_conv_strides
+                channels[:-1], channels[1:], config.waveform_conv_kernels, config.waveform_conv_strides, strict=True
             )
         )
         self.act = ACT2FN[config.activation_function]
@@ -398,7 +386,7 @@ def pool_zero_frames(is_zero: torch.BoolTensor, size: int, positions: int) -> to
     return is_zero[:, : positions * size].view(is_zero.shape[0], positions, size).all(-1)
 
 
-# ----------------------------------------------------------------------------------------------- pretrained base
+# ------------------------------------------------------------------------------------------ pretrained base
 
 
 class EchoPreTrainedModel(PreTrainedModel):
@@ -454,7 +442,7 @@ class EchoPreTrainedModel(PreTrainedModel):
             init.normal_(module.embed_positions, mean=0.0, std=std)
 
 
-# ----------------------------------------------------------------------------------------------- encoder
+# ------------------------------------------------------------------------------------------ encoder
 
 
 class EchoEncoder(EchoPreTrainedModel):
@@ -467,9 +455,7 @@ class EchoEncoder(EchoPreTrainedModel):
         self.waveform_frontend = EchoWaveformFrontEnd(config)
         self.blend_logit = nn.Parameter(torch.tensor(float(config.blend_init)))
         head_dim = config.d_model // config.encoder_attention_heads
-        self.rotary = EchoRotary(
-            head_dim, config.max_source_positions, config.rotary_base, config.rotary_learned_freq
-        )
+        self.rotary = EchoRotary(head_dim, config.max_source_positions, config.rotary_base, config.rotary_learned_freq)
         self.register_buffer(
             "embed_positions", sinusoids(config.max_source_positions, config.d_model), persistent=False
         )
@@ -485,9 +471,7 @@ class EchoEncoder(EchoPreTrainedModel):
         if input_features is not None:
             frame_lengths = None if attention_mask is None else attention_mask.sum(-1)
             hidden, lengths = self.spectrogram_frontend(input_features, frame_lengths)
-            is_zero = pool_zero_frames(
-                (input_features == 0).all(1), self.config.spectrogram_stride, hidden.shape[1]
-            )
+            is_zero = pool_zero_frames((input_features == 0).all(1), self.config.spectrogram_stride, hidden.shape[1])
         if waveform is not None:
             sample_lengths = None if waveform_attention_mask is None else waveform_attention_mask.sum(-1)
             wave, wave_lengths = self.waveform_frontend(waveform, sample_lengths)
@@ -541,7 +525,7 @@ class EchoEncoder(EchoPreTrainedModel):
         )
 
 
-# ----------------------------------------------------------------------------------------------- decoder
+# ------------------------------------------------------------------------------------------ decoder
 
 
 class EchoDecoder(EchoPreTrainedModel):
@@ -586,9 +570,7 @@ class EchoDecoder(EchoPreTrainedModel):
         query_positions = torch.arange(past_length, past_length + length, device=input_ids.device)
         key_positions = torch.arange(past_length + length, device=input_ids.device)
         future = key_positions[None, :] > query_positions[:, None]
-        causal = torch.zeros(future.shape, dtype=dtype, device=input_ids.device).masked_fill(
-            future, float("-inf")
-        )
+        causal = torch.zeros(future.shape, dtype=dtype, device=input_ids.device).masked_fill(future, float("-inf"))
         bias = zero_key_bias(is_zero, self.config, dtype)
         bias = causal[None, None] if bias is None else bias + causal
         return bias, zero_key_logit_scale(is_zero, self.config, dtype)
@@ -657,7 +639,7 @@ class EchoDecoder(EchoPreTrainedModel):
         )
 
 
-# ----------------------------------------------------------------------------------------------- models
+# ------------------------------------------------------------------------------------------ models
 
 
 def shift_tokens_right(labels: torch.LongTensor, decoder_start_token_id: int) -> torch.LongTensor:
