@@ -3,9 +3,18 @@
 Importing this package registers the model type ``"echo"`` with the Auto classes.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForSpeechSeq2Seq
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForSpeechSeq2Seq,
+    AutoProcessor,
+    AutoTokenizer,
+    PreTrainedTokenizerFast,
+)
 
 from .configuration_echo import EchoConfig
+from .feature_extraction_echo import EchoFeatureExtractor
 from .modeling_echo import (
     EchoDecoder,
     EchoEncoder,
@@ -13,20 +22,32 @@ from .modeling_echo import (
     EchoModel,
     EchoPreTrainedModel,
 )
+from .processing_echo import EchoProcessor
+from .tokenization_echo import build_tokenizer, check_tokenizer_matches
 
 AutoConfig.register(EchoConfig.model_type, EchoConfig, exist_ok=True)
 AutoModel.register(EchoConfig, EchoModel, exist_ok=True)
 AutoModelForSpeechSeq2Seq.register(EchoConfig, EchoForConditionalGeneration, exist_ok=True)
+AutoFeatureExtractor.register(EchoConfig, EchoFeatureExtractor, exist_ok=True)
+AutoProcessor.register(EchoConfig, EchoProcessor, exist_ok=True)
+# A saved tokenizer names its own class; this covers folders whose tokenizer_config.json does not.
+AutoTokenizer.register(EchoConfig, PreTrainedTokenizerFast, exist_ok=True)
 # save_pretrained then writes `auto_map` and copies the code, so a folder loads with trust_remote_code=True alone.
 EchoConfig.register_for_auto_class()
 EchoModel.register_for_auto_class("AutoModel")
 EchoForConditionalGeneration.register_for_auto_class("AutoModelForSpeechSeq2Seq")
+EchoFeatureExtractor.register_for_auto_class()
+EchoProcessor.register_for_auto_class("AutoProcessor")
 
 __all__ = [
     "EchoConfig",
     "EchoDecoder",
     "EchoEncoder",
+    "EchoFeatureExtractor",
     "EchoForConditionalGeneration",
     "EchoModel",
     "EchoPreTrainedModel",
+    "EchoProcessor",
+    "build_tokenizer",
+    "check_tokenizer_matches",
 ]

@@ -1,6 +1,7 @@
 """Train Echo's byte-level BPE tokenizer on a text file (one transcript per line) and save it.
 
-Usage: python scripts/build_tokenizer.py TEXT_FILE OUT_DIR --vocab-size N [--min-frequency 2]
+Usage (after `pip install -e .`, or with the repo on PYTHONPATH):
+    python scripts/build_tokenizer.py TEXT_FILE OUT_DIR --vocab-size N [--min-frequency 2]
 """
 
 import argparse
@@ -10,9 +11,7 @@ from echo_hf.tokenization_echo import build_tokenizer
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("text_file", type=Path, help="UTF-8 text, one transcript per line")
     parser.add_argument("out_dir", type=Path, help="directory for save_pretrained")
     parser.add_argument("--vocab-size", type=int, required=True, help="target vocabulary size")
