@@ -53,8 +53,9 @@ class EchoConfig(PreTrainedConfig):
             Channel reduction of the squeeze-excitation block of the spectrogram front-end.
         waveform_conv_channels (`list[int]`, defaults to `[64, 128, 256, 512]`):
             Output channels of the waveform front-end's strided convolutions; the last must equal `d_model`.
-        waveform_conv_kernels (`list[int]`, defaults to `[10, 8, 4, 4]`):
-            Kernel sizes of the waveform convolutions.
+        waveform_conv_kernels (`list[int]`, defaults to `[11, 8, 4, 4]`):
+            Kernel sizes of the waveform convolutions. Each is padded by `(kernel - stride) / 2`, so
+            `kernel - stride` must be even: then n samples give exactly floor(n / product of strides) positions.
         waveform_conv_strides (`list[int]`, defaults to `[5, 4, 4, 4]`):
             Strides of the waveform convolutions. Their product (samples per encoder position) should equal
             `hop_length * spectrogram_stride` (320) so that the two views share one frame rate.
@@ -115,7 +116,7 @@ class EchoConfig(PreTrainedConfig):
     spectrogram_stride: int = 2
     squeeze_excitation_reduction: int = 16
     waveform_conv_channels: list[int] | tuple[int, ...] = (64, 128, 256, 512)
-    waveform_conv_kernels: list[int] | tuple[int, ...] = (10, 8, 4, 4)
+    waveform_conv_kernels: list[int] | tuple[int, ...] = (11, 8, 4, 4)
     waveform_conv_strides: list[int] | tuple[int, ...] = (5, 4, 4, 4)
     blend_init: float | int = 0.5
     cross_attention_residual: str = "gate"
@@ -161,6 +162,11 @@ class EchoConfig(PreTrainedConfig):
             raise ValueError(
                 "waveform_conv_channels, waveform_conv_kernels and waveform_conv_strides must be non-empty lists "
                 f"of one length, got {[len(c) for c in convs]}."
+            )
+        if any((k - s) % 2 for k, s in zip(self.waveform_conv_kernels, self.waveform_conv_strides, strict=True)):
+            raise ValueError(
+                "Each waveform kernel minus its stride must be even (symmetric padding keeps lengths exact), got "
+                f"kernels {self.waveform_conv_kernels} and strides {self.waveform_conv_strides}."
             )
         if self.waveform_conv_channels[-1] != self.d_model:
             raise ValueError(

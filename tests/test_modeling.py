@@ -1,0 +1,320 @@
+"""Echo's network: shapes, the seed's bugs fixed (DESIGN.md 1-11), equivalences between code paths, errors."""
+
+import pytest
+import torch
+from conftest import audio_inputs, tiny_config, tiny_model
+
+from echo_hf import EchoConfig, EchoForConditionalGeneration
+from echo_hf.modeling_echo import eager_attention_forward, zero_key_bias
+
+
+def labels_for(batch: int, length: int, seed: int = 0) -> torch.Tensor:
+    labels = torch.randint(1, 64, (batch, length), generator=torch.Generator().manual_seed(seed))
+    labels[:, -1] = 0  # end of text
+    return labels
+
+
+def test_forward_shapes_for_each_view(model):
+    inputs = audio_inputs([2.0, 1.5])
+    labels = labels_for(2, 6)
+    for keys in (("input_features", "attention_mask"), ("waveform", "waveform_attention_mask"), tuple(inputs)):
+        out = model(**{k: inputs[k] for k in keys}, labels=labels)
+        assert out.logits.shape == (2, 6, 64)
+        assert out.encoder_last_hidden_state.shape == (2, 100, 32)  # 2 s -> 200 mel frames -> 100 positions
+        assert torch.isfinite(out.loss)
+
+
+def test_views_blend_by_the_learned_weight(model):
+    inputs = audio_inputs([1.0])
+    encoder = model.get_encoder()
+    spec, _ = encoder.embed_audio(inputs["input_features"], None, inputs["attention_mask"], None)
+    wave, _ = encoder.embed_audio(None, inputs["waveform"], None, inputs["waveform_attention_mask"])
+    both, _ = encoder.embed_audio(*[inputs[k] for k in ("input_features", "waveform", "attention_mask")], None)
+    blend = torch.sigmoid(encoder.blend_logit)
+    torch.testing.assert_close(both, blend * spec + (1 - blend) * wave)
+
+
+# --- the seed's bugs, one test each (DESIGN.md) ---
+
+
+def test_fix1_future_tokens_never_change_past_logits(model):
+    inputs = audio_inputs([1.0])
+    ids = torch.tensor([[0, 5, 9, 12, 7]])
+    changed = ids.clone()
+    changed[0, 3] = 30
+    a = model(**inputs, decoder_input_ids=ids).logits
+    b = model(**inputs, decoder_input_ids=changed).logits
+    torch.testing.assert_close(a[:, :3], b[:, :3], rtol=0, atol=0)
+    assert not torch.allclose(a[:, 3:], b[:, 3:])
+
+
+def test_fix2_text_sees_the_audio(model):
+    # In float64 so that a small (freshly initialised) influence is far above rounding; the seed's is exactly 0.
+    model = model.double()
+    ids = torch.tensor([[0, 5, 9]])
+    a, b = ({k: v.double() if v.is_floating_point() else v for k, v in audio_inputs([1.0], s).items()} for s in (0, 1))
+    difference = (model(**a, decoder_input_ids=ids).logits - model(**b, decoder_input_ids=ids).logits).abs().max()
+    assert difference > 1e-9
+
+
+def test_fix3_cross_attention_mask_is_query_by_key():
+    model = tiny_model(attn_implementation="eager")
+    out = model(**audio_inputs([3.0]), decoder_input_ids=torch.tensor([[0, 5, 9]]), output_attentions=True)
+    assert out.cross_attentions[0].shape == (1, 4, 3, 150)  # 3 tokens attend to 150 audio positions
+    assert out.decoder_attentions[0].shape == (1, 4, 3, 3)
+    torch.testing.assert_close(out.cross_attentions[0].sum(-1), torch.ones(1, 4, 3))
+
+
+def test_fix4_blends_learn():
+    model = tiny_model().train()
+    blends = [model.model.encoder.blend_logit] + [layer.cross_gate for layer in model.model.decoder.layers]
+    before = [b.item() for b in blends]
+    loss = model(**audio_inputs([1.0, 0.5]), labels=labels_for(2, 5)).loss
+    loss.backward()
+    assert all(b.grad is not None and b.grad.abs() > 0 for b in blends)
+    torch.optim.Adam(model.parameters(), lr=1e-2).step()
+    assert all(b.item() != v for b, v in zip(blends, before, strict=True))
+
+
+def test_fix5_residual_is_added_once(model):
+    layer = model.model.encoder.layers[0]
+    for linear in (layer.self_attn.out_proj, layer.mlp.fc2):  # both branches now output exactly 0
+        torch.nn.init.zeros_(linear.weight)
+        torch.nn.init.zeros_(linear.bias)
+    x = torch.randn(2, 7, 32)
+    out, _ = layer(x)
+    torch.testing.assert_close(out, x)  # the seed's block would return 2x
+
+
+def test_fix6_decoder_positions_are_initialised():
+    a, b = tiny_model(seed=3), tiny_model(seed=3)
+    positions = a.model.decoder.embed_positions
+    assert torch.isfinite(positions).all()
+    assert 0.01 < positions.std().item() < 0.03  # normal(0, init_std=0.02), not leftover memory
+    torch.testing.assert_close(positions, b.model.decoder.embed_positions)
+
+
+def test_fix7_end_of_text_is_a_target(model):
+    inputs = audio_inputs([1.0])
+    labels = torch.tensor([[7, 9, 0, -100, -100]])
+    out = model(**inputs, labels=labels)
+    log_probs = out.logits.log_softmax(-1)[0]
+    expected = -(log_probs[0, 7] + log_probs[1, 9] + log_probs[2, 0]) / 3  # three targets, the 0 included
+    torch.testing.assert_close(out.loss, expected)
+
+
+def test_fix8_zero_masks_come_from_the_inputs(model):
+    inputs = audio_inputs([2.0])
+    inputs["input_features"][:, :, 100:160] = 0  # 0.6 s of digital silence: positions 50..79
+    inputs["waveform"][:, 16000:25600] = 0
+    encoder_out = model.get_encoder()(**inputs)
+    expected = torch.zeros(1, 100, dtype=torch.bool)
+    expected[0, 50:80] = True
+    assert torch.equal(encoder_out.zero_mask, expected)
+    # and the mask is used: epsilon changes the output when silent keys exist, and only then
+    other_epsilon = tiny_model(zero_attention_epsilon=0.1).get_encoder()
+    assert (other_epsilon(**inputs).last_hidden_state - encoder_out.last_hidden_state).abs().max() > 1e-3
+    loud = audio_inputs([2.0])
+    torch.testing.assert_close(
+        other_epsilon(**loud).last_hidden_state, model.get_encoder()(**loud).last_hidden_state, rtol=0, atol=0
+    )
+
+
+def test_fix9_cached_decoding_equals_full_forward(model):
+    inputs = audio_inputs([1.0, 0.7])
+    ids = torch.tensor([[0, 5, 0, 12, 7, 3], [0, 8, 9, 0, 0, 0]])  # zeros inside and at the end
+    full = model(**inputs, decoder_input_ids=ids, use_cache=False).logits
+    encoder_outputs = model.get_encoder()(**inputs)
+    past, steps = None, []
+    for t in range(ids.shape[1]):
+        out = model(
+            encoder_outputs=encoder_outputs,
+            decoder_input_ids=ids[:, t : t + 1],
+            decoder_attention_mask=(ids[:, : t + 1] != 0).long(),
+            past_key_values=past,
+            use_cache=True,
+        )
+        past = out.past_key_values
+        steps.append(out.logits)
+    torch.testing.assert_close(torch.cat(steps, 1), full, rtol=1e-4, atol=1e-5)
+
+
+def test_fix9_cross_attention_keys_are_computed_once_per_generation(model):
+    calls = []
+    handle = model.model.decoder.layers[0].cross_attn.k_proj.register_forward_hook(lambda *a: calls.append(1))
+    model.generate(**audio_inputs([1.0]), max_new_tokens=6, min_new_tokens=6)
+    handle.remove()
+    assert len(calls) == 1
+
+
+def test_fix10_short_clips_use_fewer_positions_and_batch_equals_single():
+    model = tiny_model(max_source_positions=1500, zero_attention_epsilon=0.0)
+    assert model.get_encoder()(**audio_inputs([5.0])).last_hidden_state.shape[1] == 250
+    assert model.get_encoder()(**audio_inputs([30.0])).last_hidden_state.shape[1] == 1500
+    batch = audio_inputs([1.3, 0.6, 0.95], seed=4)
+    ids = torch.tensor([[0, 5, 9, 3]] * 3)
+    batched = model(**batch, decoder_input_ids=ids).logits
+    for i, seconds in enumerate([1.3, 0.6, 0.95]):
+        n, t = int(seconds * 16000), int(seconds * 16000) // 160
+        single = {
+            "input_features": batch["input_features"][i : i + 1, :, :t],
+            "waveform": batch["waveform"][i : i + 1, :n],
+        }
+        alone = model(**single, decoder_input_ids=ids[:1]).logits
+        torch.testing.assert_close(batched[i : i + 1], alone, rtol=1e-4, atol=1e-5)
+
+
+def test_soft_padding_changes_a_padded_clip_by_order_epsilon():
+    model = tiny_model()  # epsilon 1e-6: padded positions keep a tiny weight, as silence does
+    batch = audio_inputs([1.0, 0.5])
+    ids = torch.tensor([[0, 5, 9]])
+    batched = model(**batch, decoder_input_ids=ids.expand(2, -1)).logits[1]
+    alone = model(
+        input_features=batch["input_features"][1:, :, :50], waveform=batch["waveform"][1:, :8000], decoder_input_ids=ids
+    ).logits[0]
+    difference = (batched - alone).abs().max().item()
+    assert 0 < difference < 1e-3
+
+
+def test_fix11_precision_is_the_callers_choice(model):
+    inputs = audio_inputs([1.0])
+    labels = labels_for(1, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(**inputs, labels=labels)
+    assert out.logits.dtype == torch.bfloat16
+    full = model(**inputs, labels=labels)
+    assert full.logits.dtype == torch.float32
+    assert abs(out.loss.item() - full.loss.item()) < 0.05
+
+
+# --- the soft zero mask (DESIGN.md: attention) ---
+
+
+def test_zero_key_weight_is_epsilon_times_its_unmasked_weight():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(1, 2, 3, 8), torch.randn(1, 2, 5, 8), torch.randn(1, 2, 5, 8)
+    is_zero = torch.tensor([[False, True, False, True, False]])
+    config = tiny_config(zero_attention_epsilon=1e-3)
+    _, plain = eager_attention_forward(torch.nn.Module(), q, k, v, None, scaling=0.35)
+    _, soft = eager_attention_forward(torch.nn.Module(), q, k, v, zero_key_bias(is_zero, config, q.dtype), 0.35)
+    ratio = (soft / soft[..., :1]) / (plain / plain[..., :1])  # weights relative to a non-zero key
+    expected = torch.where(is_zero, 1e-3, 1.0).expand_as(ratio)
+    torch.testing.assert_close(ratio, expected, rtol=1e-4, atol=0)
+
+
+def test_epsilon_zero_is_a_hard_mask():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(1, 2, 3, 8), torch.randn(1, 2, 5, 8), torch.randn(1, 2, 5, 8)
+    keep = torch.tensor([0, 2, 4])
+    is_zero = torch.tensor([[False, True, False, True, False]])
+    bias = zero_key_bias(is_zero, tiny_config(zero_attention_epsilon=0.0), q.dtype)
+    masked, _ = eager_attention_forward(torch.nn.Module(), q, k, v, bias, scaling=0.35)
+    cut, _ = eager_attention_forward(torch.nn.Module(), q, k[:, :, keep], v[:, :, keep], None, scaling=0.35)
+    torch.testing.assert_close(masked, cut)
+
+
+def test_silent_clip_gives_finite_outputs_even_with_a_hard_mask():
+    model = tiny_model(zero_attention_epsilon=0.0)
+    silent = {"input_features": torch.zeros(1, 128, 100), "waveform": torch.zeros(1, 16000)}
+    out = model(**silent, decoder_input_ids=torch.tensor([[0, 4]]))
+    assert torch.isfinite(out.logits).all()
+
+
+def test_seed_logit_scaling_mode_runs_eager_and_differs_from_bias():
+    inputs, ids = audio_inputs([1.0]), torch.tensor([[0, 5, 0, 9]])
+    inputs["input_features"][:, :, :40] = 0
+    inputs["waveform"][:, :6400] = 0
+    seed_mode = tiny_model(zero_attention_mode="scale_logits")  # asks for sdpa; falls back to eager
+    bias_mode = tiny_model()
+    a = seed_mode(**inputs, decoder_input_ids=ids).logits
+    b = bias_mode(**inputs, decoder_input_ids=ids).logits
+    assert torch.isfinite(a).all() and (a - b).abs().max() > 1e-4
+
+
+# --- equivalences between code paths ---
+
+
+def test_sdpa_equals_eager():
+    inputs, labels = audio_inputs([1.2, 0.8]), labels_for(2, 6)
+    inputs["input_features"][0, :, 30:60] = 0
+    sdpa = tiny_model(attn_implementation="sdpa")(**inputs, labels=labels)
+    eager = tiny_model(attn_implementation="eager")(**inputs, labels=labels)
+    torch.testing.assert_close(sdpa.logits, eager.logits, rtol=1e-4, atol=1e-5)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    inputs, labels = audio_inputs([1.0, 0.5]), labels_for(2, 5)
+    grads = []
+    for checkpointing in (False, True):
+        model = tiny_model().train()
+        if checkpointing:
+            model.activation_checkpointing_enable()
+        model(**inputs, labels=labels).loss.backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    torch.testing.assert_close(grads[0], grads[1])
+
+
+def test_generate_greedy_and_beam_batched_equal_single(model):
+    inputs = audio_inputs([1.0, 0.6], seed=2)
+    for num_beams in (1, 3):
+        batched = model.generate(**inputs, max_new_tokens=8, num_beams=num_beams)
+        assert batched.shape[0] == 2 and (batched[:, 0] == 0).all()
+        for i, n in enumerate([16000, 9600]):
+            single = model.generate(
+                input_features=inputs["input_features"][i : i + 1, :, : n // 160],
+                waveform=inputs["waveform"][i : i + 1, :n],
+                max_new_tokens=8,
+                num_beams=num_beams,
+            )
+            length = single.shape[1]
+            assert torch.equal(batched[i, :length], single[0])
+
+
+def test_generate_from_one_view_only(model):
+    inputs = audio_inputs([1.0])
+    for view in ("input_features", "waveform"):
+        tokens = model.generate(**{view: inputs[view]}, max_new_tokens=4, min_new_tokens=4)
+        assert tokens.shape == (1, 5)
+
+
+def test_generation_config_uses_id_zero():
+    config = tiny_model().generation_config
+    assert (config.decoder_start_token_id, config.eos_token_id, config.pad_token_id) == (0, 0, 0)
+    assert config.max_new_tokens == 23  # max_target_positions - start token
+
+
+def test_seed_preset_builds_and_runs():
+    config = EchoConfig.from_json_file("configs/seed.json")
+    assert (config.d_model, config.encoder_layers, config.decoder_layers, config.vocab_size) == (512, 4, 4, 51865)
+    model = EchoForConditionalGeneration(config).eval()
+    assert sum(p.numel() for p in model.parameters()) == 59_279_141  # the figure the README states
+    with torch.no_grad():
+        out = model(**audio_inputs([1.0]), labels=labels_for(1, 4))
+    assert out.logits.shape == (1, 4, 51865) and torch.isfinite(out.loss)
+
+
+# --- errors a user can cause ---
+
+
+def test_errors_name_the_problem(model):
+    with pytest.raises(ValueError, match="needs audio"):
+        model(decoder_input_ids=torch.tensor([[0]]))
+    with pytest.raises(ValueError, match="at most 24"):
+        model(**audio_inputs([0.5]), labels=torch.ones(1, 30, dtype=torch.long))
+    with pytest.raises(ValueError, match="chunk_length_s"):
+        model(**audio_inputs([7.0]), decoder_input_ids=torch.tensor([[0]]))  # 350 positions > 300
+    encoder_outputs = model.get_encoder()(**audio_inputs([0.5]))
+    past = model(encoder_outputs=encoder_outputs, decoder_input_ids=torch.tensor([[0]])).past_key_values
+    with pytest.raises(ValueError, match="decoder_attention_mask"):
+        model(encoder_outputs=encoder_outputs, decoder_input_ids=torch.tensor([[4]]), past_key_values=past)
+
+
+def test_config_rejects_inconsistent_dimensions():
+    with pytest.raises(Exception, match="waveform_conv_channels must end with d_model"):
+        tiny_config(waveform_conv_channels=[8, 16, 32, 64])
+    with pytest.raises(Exception, match="minus its stride must be even"):
+        tiny_config(waveform_conv_kernels=[10, 8, 4, 4])
+    with pytest.raises(Exception, match="token id 0"):
+        tiny_config(eos_token_id=2)
+    with pytest.raises(Exception, match="zero_attention_mode"):
+        tiny_config(zero_attention_mode="multiply")
