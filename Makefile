@@ -1,0 +1,30 @@
+# The README's commands. Each target installs what it needs, so it works on a fresh machine.
+PYTHON ?= python3
+CORPUS ?= data/echo-corpus
+DEMO_OUT ?= runs/demo
+
+.PHONY: install system-deps test lint demo bench
+
+install:
+	# The CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
+	$(PYTHON) -m pip install --quiet torch==2.13.0
+	$(PYTHON) -m pip install --quiet -e ".[dev]"
+
+system-deps:
+	bash scripts/install_corpus_deps.sh
+
+lint: install
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+test: install system-deps lint
+	$(PYTHON) -m pytest
+
+demo: install system-deps
+	$(PYTHON) -m echo_hf.build_corpus --out $(CORPUS)
+	$(PYTHON) scripts/train.py configs/train_tiny.json
+	$(PYTHON) scripts/evaluate.py $(DEMO_OUT) $(CORPUS) --split test
+	$(PYTHON) scripts/demo_transcribe.py $(DEMO_OUT) $(CORPUS)
+
+bench: install
+	$(PYTHON) scripts/bench.py
