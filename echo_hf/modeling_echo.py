@@ -7,10 +7,13 @@ their post-softmax weight is multiplied by `config.zero_attention_epsilon`, whic
 on their logits. The bias is built once per forward and shared by every layer.
 """
 
+import base64
+import gzip
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -838,6 +841,14 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
         if zero_mask is not None:
             kwargs.setdefault("attention_mask", (~zero_mask).long())
         return super().generate(encoder_outputs=encoder_outputs, **kwargs)
+
+    def set_alignment_heads(self, dump: bytes) -> None:
+        """Set `config.alignment_heads` from the seed's format: a base85, gzipped boolean (layers, heads) array."""
+        flags = np.frombuffer(gzip.decompress(base64.b85decode(dump)), dtype=bool)
+        shape = (self.config.decoder_layers, self.config.decoder_attention_heads)
+        if flags.size != shape[0] * shape[1]:
+            raise ValueError(f"The alignment-head dump has {flags.size} flags; this decoder has {shape} heads.")
+        self.config.alignment_heads = np.argwhere(flags.reshape(shape)).tolist()
 
     def prepare_inputs_for_generation(self, input_ids: torch.LongTensor, **kwargs) -> dict:
         # The cache holds keys but not which of them were id 0: give the decoder that for every position so far.

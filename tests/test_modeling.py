@@ -1,5 +1,9 @@
 """Echo's network: shapes, the seed's bugs fixed (DESIGN.md 1-11), equivalences between code paths, errors."""
 
+import base64
+import gzip
+
+import numpy as np
 import pytest
 import torch
 from conftest import audio_inputs, tiny_config, tiny_model
@@ -318,3 +322,13 @@ def test_config_rejects_inconsistent_dimensions():
         tiny_config(eos_token_id=2)
     with pytest.raises(Exception, match="zero_attention_mode"):
         tiny_config(zero_attention_mode="multiply")
+
+
+def test_alignment_heads_default_to_the_upper_half_and_load_from_the_seed_format(model):
+    assert model.config.alignment_heads == [[1, h] for h in range(4)]  # 2 decoder layers: the upper one
+    flags = np.zeros((2, 4), dtype=bool)
+    flags[0, 2] = flags[1, 1] = True
+    model.set_alignment_heads(base64.b85encode(gzip.compress(flags.tobytes())))
+    assert model.config.alignment_heads == [[0, 2], [1, 1]]
+    with pytest.raises(ValueError, match="alignment-head dump"):
+        model.set_alignment_heads(base64.b85encode(gzip.compress(np.zeros(3, dtype=bool).tobytes())))
