@@ -160,7 +160,7 @@ def choose_voice(rng: np.random.Generator, family_weights: dict[str, float] | No
 
 def synthesize(
     text: str,
-    seed: int | np.random.Generator,
+    seed: int | list[int] | np.random.Generator,
     voice: str | None = None,
     augmentation: Augmentation = Augmentation(),
     family_weights: dict[str, float] | None = None,
