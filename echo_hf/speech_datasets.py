@@ -1,0 +1,146 @@
+"""Load any speech dataset for Echo: a `save_to_disk` folder, an audiofolder, or a Hub id; mono 16 kHz audio + text.
+
+Audio is kept encoded (`Audio(decode=False)`) and decoded per batch by `decode_audio` with soundfile, resampled with
+librosa when the file's rate differs from the feature extractor's, and averaged to mono. This needs no ffmpeg.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import datasets
+import librosa
+import numpy as np
+import soundfile as sf
+from transformers import PreTrainedTokenizerBase
+from transformers.utils import logging
+
+from .text_normalization import normalize_text
+
+logger = logging.get_logger(__name__)
+
+AUDIO = "audio"
+TEXT = "text"
+LABELS = "labels"
+
+
+def load_speech_dataset(
+    data: str,
+    audio_column: str = AUDIO,
+    text_column: str = TEXT,
+    sampling_rate: int = 16000,
+    data_config: str | None = None,
+) -> datasets.DatasetDict:
+    """Load `data` as a `DatasetDict` whose splits have exactly the columns `audio` (encoded) and `text`.
+
+    `data` is a folder written by `save_to_disk` (a `DatasetDict` or a single `Dataset`, which becomes split
+    `"train"`), an audiofolder (audio files + `metadata.csv`), or a Hub dataset id (`data_config` names its
+    configuration). The audio column is cast to `Audio(sampling_rate, decode=False)`.
+    """
+    dataset = _load(data, data_config)
+    if isinstance(dataset, datasets.Dataset):
+        dataset = datasets.DatasetDict({"train": dataset})
+    for split, part in dataset.items():
+        for column, role in ((audio_column, "audio_column"), (text_column, "text_column")):
+            if column not in part.column_names:
+                raise ValueError(
+                    f"The {role} {column!r} is not a column of split {split!r} of {data!r}; its columns are "
+                    f"{part.column_names}. Set `{role}` in the config to one of them."
+                )
+    dataset = dataset.select_columns([audio_column, text_column])
+    if audio_column != AUDIO:
+        dataset = dataset.rename_column(audio_column, AUDIO)
+    if text_column != TEXT:
+        dataset = dataset.rename_column(text_column, TEXT)
+    dataset = dataset.cast_column(AUDIO, datasets.Audio(sampling_rate=sampling_rate, decode=False))
+    _log_conversions(dataset, sampling_rate)
+    return dataset
+
+
+def _load(data: str, data_config: str | None) -> datasets.Dataset | datasets.DatasetDict:
+    path = Path(data)
+    if not path.is_dir():
+        if path.exists():
+            raise ValueError(f"`data` must be a dataset folder or a Hub id, got the file {data!r}.")
+        logger.info(f"{data!r} is not a local folder: loading it as a Hub dataset id.")
+        return datasets.load_dataset(data, data_config)
+    if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
+        return datasets.load_from_disk(str(path))
+    return datasets.load_dataset("audiofolder", data_dir=str(path))
+
+
+def _log_conversions(dataset: datasets.DatasetDict, sampling_rate: int) -> None:
+    """Say once, from the first clip, when audio will be resampled or downmixed (every clip is treated alike)."""
+    first = next((part for part in dataset.values() if len(part)), None)
+    if first is None:
+        return
+    with _open(first[0][AUDIO]) as file:
+        if file.samplerate != sampling_rate:
+            logger.warning(f"Audio is sampled at {file.samplerate} Hz: resampling to {sampling_rate} Hz.")
+        if file.channels > 1:
+            logger.warning(f"Audio has {file.channels} channels: downmixing to mono (channel mean).")
+
+
+def _open(value: dict) -> sf.SoundFile:
+    if value.get("bytes") is not None:
+        return sf.SoundFile(io.BytesIO(value["bytes"]))
+    if value.get("path") is not None:
+        return sf.SoundFile(value["path"])
+    raise ValueError(f"An audio value needs `bytes` or `path`, got keys {sorted(value)}.")
+
+
+def decode_audio(value: dict | np.ndarray, sampling_rate: int) -> np.ndarray:
+    """A mono float32 clip at `sampling_rate` from an encoded `{"bytes", "path"}` value, a decoded
+    `{"array", "sampling_rate"}` value, or a 1-D array (assumed to be at `sampling_rate` already)."""
+    if isinstance(value, np.ndarray):
+        return value.astype(np.float32, copy=False)
+    if "array" in value:
+        audio, rate = np.asarray(value["array"], dtype=np.float32), value.get("sampling_rate", sampling_rate)
+        audio = audio.T if audio.ndim == 2 and audio.shape[0] < audio.shape[1] else audio  # -> (samples, channels)
+    else:
+        with _open(value) as file:
+            audio, rate = file.read(dtype="float32", always_2d=True), file.samplerate
+    if audio.ndim == 2:
+        audio = audio.mean(axis=1)
+    if rate != sampling_rate:
+        audio = librosa.resample(audio, orig_sr=rate, target_sr=sampling_rate)
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def add_labels(
+    dataset: datasets.Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    max_target_positions: int,
+    filter_long: bool = False,
+    normalize: bool = True,
+    split: str = "train",
+) -> datasets.Dataset:
+    """Add `labels` (token ids + end of text 0) from the `text` column, normalised first when `normalize`.
+
+    A transcript whose labels exceed `max_target_positions` raises a `ValueError` naming it, or, with
+    `filter_long=True`, is dropped with a log line counting the dropped examples.
+    """
+    texts = [normalize_text(text) if normalize else text for text in dataset[TEXT]]
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    labels = [row + [tokenizer.eos_token_id] for row in ids]
+    too_long = [index for index, row in enumerate(labels) if len(row) > max_target_positions]
+    if too_long and not filter_long:
+        first = too_long[0]
+        raise ValueError(
+            f"Example {first} of split {split!r} has {len(labels[first])} label tokens, more than the model's "
+            f"max_target_positions={max_target_positions} ({len(too_long)} such examples): {texts[first]!r}. "
+            "Set `filter_long: true` in the config to drop them, or raise max_target_positions."
+        )
+    dataset = dataset.remove_columns(TEXT).add_column(TEXT, texts).add_column(LABELS, labels)
+    if too_long:
+        logger.warning(
+            f"filter_long: dropped {len(too_long)} of {len(labels)} examples of split {split!r} whose labels exceed "
+            f"max_target_positions={max_target_positions}."
+        )
+        dropped = set(too_long)
+        dataset = dataset.select([index for index in range(len(labels)) if index not in dropped])
+    return dataset
+
+
+__all__ = ["add_labels", "decode_audio", "load_speech_dataset"]
