@@ -26,7 +26,7 @@ def decode_ids(tokenizer: PreTrainedTokenizerBase, ids: np.ndarray) -> list[str]
 
 def build_compute_metrics(tokenizer: PreTrainedTokenizerBase) -> Callable[[EvalPrediction], dict[str, float]]:
     """A `compute_metrics` for `Seq2SeqTrainer(predict_with_generate=True)` returning `wer` and `cer`."""
-    metric = load_echo_wer()
+    metric = load_echo_wer(keep_in_memory=True)  # no cache files shared between processes
 
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
         predictions = prediction.predictions
