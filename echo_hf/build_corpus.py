@@ -6,7 +6,7 @@
 Layout of ``--out``:
 
     dataset_dict.json, train/, validation/, test/   `DatasetDict.save_to_disk` (audio stored as FLAC bytes)
-    audiofolder/{train,validation,test}/*.flac      + metadata.csv, for `load_dataset("audiofolder", ...)`
+    audiofolder/{train,validation,test}/*.flac      + metadata.jsonl, for `load_dataset("audiofolder", ...)`
     corpus_params.json                              the parameters; same parameters -> the build is reused
     corpus_summary.json                             counts per split, voice family and source; hours; time
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import csv
 import io
 import json
 import multiprocessing
@@ -47,8 +46,14 @@ def render(task: tuple[int, int, int, Sentence]) -> dict:
     utterance = synthesize(sentence.spoken, seed=[seed, split_index, index])
     buffer = io.BytesIO()
     sf.write(buffer, utterance.audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-    return {"index": index, "flac": buffer.getvalue(), "seconds": len(utterance.audio) / SAMPLE_RATE,
-            "voice": utterance.voice, "text": sentence.text, "source": sentence.source}
+    return {
+        "index": index,
+        "flac": buffer.getvalue(),
+        "seconds": len(utterance.audio) / SAMPLE_RATE,
+        "voice": utterance.voice,
+        "text": sentence.text,
+        "source": sentence.source,
+    }
 
 
 def synthesize_split(tasks: list[tuple], pool: multiprocessing.pool.Pool | None, name: str) -> list[dict]:
@@ -60,35 +65,39 @@ def synthesize_split(tasks: list[tuple], pool: multiprocessing.pool.Pool | None,
 
 def to_dataset(rows: list[dict], split: str, description: str) -> datasets.Dataset:
     """Rows -> a `datasets.Dataset` whose `audio` column holds the FLAC bytes, decoded at 16 kHz."""
-    features = datasets.Features({
-        "audio": datasets.Audio(sampling_rate=SAMPLE_RATE),
-        "text": datasets.Value("string"),
-        "voice": datasets.Value("string"),
-        "source": datasets.Value("string"),
-    })
+    features = datasets.Features(
+        {
+            "audio": datasets.Audio(sampling_rate=SAMPLE_RATE),
+            "text": datasets.Value("string"),
+            "voice": datasets.Value("string"),
+            "source": datasets.Value("string"),
+        }
+    )
     data = {
         "audio": [{"bytes": row["flac"], "path": f"{split}-{row['index']:05d}.flac"} for row in rows],
         "text": [row["text"] for row in rows],
         "voice": [row["voice"] for row in rows],
         "source": [row["source"] for row in rows],
     }
-    # Cast rather than pass `features`: the bytes are already FLAC, and encoding through the Audio feature
-    # would need torchcodec, which only decoding requires.
+    # Cast rather than pass `features`: the bytes are already FLAC and need no re-encoding.
     info = datasets.DatasetInfo(description=description)
     return datasets.Dataset.from_dict(data, info=info, split=split).cast(features)
 
 
 def write_audiofolder(root: Path, split: str, rows: list[dict]) -> None:
-    """Write ``root/split/*.flac`` and the ``metadata.csv`` that the audiofolder loader reads."""
+    """Write ``root/split/*.flac`` and the ``metadata.jsonl`` that the audiofolder loader reads.
+
+    JSON Lines rather than CSV: pandas 3 reads CSV text as large strings, which datasets' folder loader
+    does not take for `file_name`.
+    """
     folder = root / split
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "metadata.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["file_name", "text", "voice", "source"])
+    with open(folder / "metadata.jsonl", "w", encoding="utf-8") as handle:
         for row in rows:
             name = f"{row['index']:05d}.flac"
             (folder / name).write_bytes(row["flac"])
-            writer.writerow([name, row["text"], row["voice"], row["source"]])
+            record = {"file_name": name, "text": row["text"], "voice": row["voice"], "source": row["source"]}
+            handle.write(json.dumps(record) + "\n")
 
 
 def build_corpus(
@@ -108,9 +117,17 @@ def build_corpus(
     `max_vocab` None or 0 keeps every word; clips longer than `max_seconds` are dropped and counted.
     """
     out = Path(out)
-    params = {"version": CORPUS_VERSION, "train": train, "validation": validation, "test": test,
-              "max_seconds": max_seconds, "seed": seed, "max_vocab": max_vocab or None,
-              "min_words": min_words, "max_words": max_words}
+    params = {
+        "version": CORPUS_VERSION,
+        "train": train,
+        "validation": validation,
+        "test": test,
+        "max_seconds": max_seconds,
+        "seed": seed,
+        "max_vocab": max_vocab or None,
+        "min_words": min_words,
+        "max_words": max_words,
+    }
     params_path = out / PARAMS_FILE
     if params_path.is_file() and json.loads(params_path.read_text()) == params:
         print(f"corpus in {out} was built with the same parameters; reusing it")
@@ -176,13 +193,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-seconds", type=float, default=8.0, help="drop clips longer than this")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sentence shuffle and every clip")
     parser.add_argument("--workers", type=int, default=2, help="synthesis processes")
-    parser.add_argument("--max-vocab", type=int, default=2000,
-                        help="keep sentences made of the N most frequent words only; 0 keeps all words")
+    parser.add_argument(
+        "--max-vocab",
+        type=int,
+        default=2000,
+        help="keep sentences made of the N most frequent words only; 0 keeps all words",
+    )
     parser.add_argument("--min-words", type=int, default=3, help="shortest sentence, in words")
     parser.add_argument("--max-words", type=int, default=12, help="longest sentence, in words")
     args = parser.parse_args(argv)
-    build_corpus(args.out, args.train, args.validation, args.test, args.max_seconds, args.seed, args.workers,
-                 args.max_vocab, args.min_words, args.max_words)
+    build_corpus(
+        args.out,
+        args.train,
+        args.validation,
+        args.test,
+        args.max_seconds,
+        args.seed,
+        args.workers,
+        args.max_vocab,
+        args.min_words,
+        args.max_words,
+    )
 
 
 if __name__ == "__main__":
