@@ -69,6 +69,9 @@ def training_arguments(config: EchoTrainingConfig) -> Seq2SeqTrainingArguments:
         else:
             precision = "fp32"
     values["bf16"], values["fp16"] = precision == "bf16", precision == "fp16"
+    if "use_cpu" not in values and not torch.cuda.is_available() and torch.distributed.is_torchelastic_launched():
+        # Under torchrun / accelerate launch without a GPU, only `use_cpu` makes the Trainer run CPU DDP (gloo).
+        values["use_cpu"] = True
     return Seq2SeqTrainingArguments(**values)
 
 

@@ -1,0 +1,56 @@
+"""EchoSpeechCollator: audio padded by the feature extractor, labels padded with -100, the final 0 kept."""
+
+import io
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from echo_hf import EchoFeatureExtractor, EchoProcessor, build_tokenizer
+from echo_hf.data_collator_echo import EchoSpeechCollator
+from echo_hf.speech_datasets import decode_audio
+
+
+def make_collator() -> EchoSpeechCollator:
+    tokenizer = build_tokenizer(["hello world", "zeros are information"], vocab_size=280, min_frequency=1)
+    return EchoSpeechCollator(EchoProcessor(EchoFeatureExtractor(), tokenizer))
+
+
+def test_collator_pads_audio_to_longest_and_labels_with_minus_100_keeping_end_of_text():
+    rng = np.random.default_rng(0)
+    short, long = rng.normal(0, 0.1, 8000).astype(np.float32), rng.normal(0, 0.1, 12800).astype(np.float32)
+    collator = make_collator()
+    batch = collator([{"audio": short, "labels": [5, 7, 0]}, {"audio": long, "labels": [9, 0]}])
+
+    assert batch["labels"].tolist() == [[5, 7, 0], [9, 0, -100]]
+    assert batch["labels"].dtype == torch.int64
+    assert batch["waveform"].shape == (2, 12800)
+    assert batch["input_features"].shape == (2, 128, 80)
+    assert batch["waveform_attention_mask"].sum(1).tolist() == [8000, 12800]
+    assert batch["attention_mask"].sum(1).tolist() == [50, 80]
+    # padding is exactly zero in both views
+    assert torch.all(batch["waveform"][0, 8000:] == 0)
+    assert torch.all(batch["input_features"][0, :, 50:] == 0)
+    # the short clip's features are the ones it gets alone
+    alone = collator.processor.feature_extractor(short, sampling_rate=16000, return_tensors="pt")
+    torch.testing.assert_close(batch["input_features"][0, :, :50], alone["input_features"][0])
+    torch.testing.assert_close(batch["waveform"][0, :8000], torch.from_numpy(short))
+
+
+def test_collator_without_labels_gives_model_inputs_only():
+    batch = make_collator()([{"audio": np.zeros(3200, np.float32)}])
+    assert set(batch) == {"input_features", "attention_mask", "waveform", "waveform_attention_mask"}
+
+
+def test_decode_audio_reads_bytes_resamples_and_downmixes():
+    t = np.arange(8000) / 8000
+    stereo = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 440 * t) * 0.5], axis=1).astype(np.float32)
+    buffer = io.BytesIO()
+    sf.write(buffer, stereo, 8000, format="WAV", subtype="FLOAT")
+    audio = decode_audio({"bytes": buffer.getvalue(), "path": "x.wav"}, 16000)
+    assert audio.ndim == 1 and audio.dtype == np.float32
+    assert abs(len(audio) - 16000) <= 1
+    # mean of the channels: amplitude 0.75 of the 440 Hz tone
+    assert abs(np.abs(audio[2000:14000]).max() - 0.75) < 0.02
+    decoded = decode_audio({"array": stereo.T, "sampling_rate": 8000}, 16000)
+    np.testing.assert_allclose(decoded, audio, atol=1e-4)

@@ -1,0 +1,189 @@
+"""echo-train end to end on a tiny on-disk DatasetDict: outputs, reload, resume, torchrun, config errors."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from speech_fixtures import save_speech_dataset, write_model_config, write_train_config
+from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
+
+import echo_hf  # noqa: F401  (registers "echo" with the Auto classes)
+from echo_hf.evaluation import evaluate_model
+from echo_hf.speech_datasets import add_labels, load_speech_dataset
+from echo_hf.train import main
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("training")
+    save_speech_dataset(root / "data")
+    write_model_config(root / "model.json", dropout=0.1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(workdir) -> Path:
+    """One run with validation during training and a test split at the end."""
+    output = workdir / "run"
+    config = write_train_config(
+        workdir / "train.json",
+        workdir / "model.json",
+        workdir / "data",
+        output,
+        training_args={"eval_strategy": "steps", "eval_steps": 2},
+    )
+    main([str(config)])
+    return output
+
+
+def test_run_saves_model_processor_card_metrics_and_curves(trained):
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "processor_config.json", "README.md"):
+        assert (trained / name).is_file(), name
+    results = json.loads((trained / "all_results.json").read_text())
+    assert results["global_step"] == 4
+    for key in ("train_loss", "eval_loss", "eval_wer", "eval_cer", "test_wer", "test_cer"):
+        assert isinstance(results[key], float), key
+    assert (trained / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    card = (trained / "README.md").read_text()
+    metadata = card.split("---")[1]
+    for line in (
+        "library_name: transformers",
+        "pipeline_tag: automatic-speech-recognition",
+        "- en",
+        f"value: {round(results['test_wer'], 4)}",
+    ):
+        assert line in metadata, line
+    assert "AutoModelForSpeechSeq2Seq.from_pretrained" in card
+    history = json.loads((trained / "trainer_state.json").read_text())["log_history"]
+    assert [entry["step"] for entry in history if "eval_wer" in entry][:2] == [2, 4]
+
+
+def test_saved_run_reloads_and_evaluates_to_the_reported_wer(trained, workdir):
+    model = AutoModelForSpeechSeq2Seq.from_pretrained(trained)
+    processor = AutoProcessor.from_pretrained(trained)
+    assert type(model).__name__ == "EchoForConditionalGeneration"
+    assert model.config.vocab_size == len(processor.tokenizer)
+    report = evaluate_model(str(trained), str(workdir / "data"), split="test", batch_size=3)
+    results = json.loads((trained / "all_results.json").read_text())
+    assert report["wer"] == pytest.approx(results["test_wer"])
+    assert report["cer"] == pytest.approx(results["test_cer"])
+    assert len(report["examples"]) == 4 and report["examples"][0]["reference"] == "hello world"
+
+
+def test_resume_from_checkpoint_continues_to_identical_weights(workdir):
+    """A run stopped after its step-2 checkpoint and resumed ends exactly where an uninterrupted run ends."""
+    common = {"eval_split": None, "test_split": None}
+    full = write_train_config(
+        workdir / "full.json", workdir / "model.json", workdir / "data", workdir / "full", **common
+    )
+    main([str(full)])
+    resumed_dir = workdir / "resumed"
+    resumed_dir.mkdir()
+    shutil.copytree(workdir / "full" / "checkpoint-2", resumed_dir / "checkpoint-2")
+    resumed = write_train_config(
+        workdir / "resumed.json", workdir / "model.json", workdir / "data", resumed_dir, **common
+    )
+    main([str(resumed), "--resume_from_checkpoint"])  # no value: the latest checkpoint in output_dir
+
+    state = json.loads((resumed_dir / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+    losses = {
+        name: [
+            entry["loss"]
+            for entry in json.loads((workdir / name / "trainer_state.json").read_text())["log_history"]
+            if "loss" in entry
+        ]
+        for name in ("full", "resumed")
+    }
+    assert len(losses["full"]) == 4 and losses["resumed"] == losses["full"]
+    full_weights = load_file(workdir / "full" / "model.safetensors")
+    resumed_weights = load_file(resumed_dir / "model.safetensors")
+    assert full_weights.keys() == resumed_weights.keys()
+    for name, tensor in full_weights.items():
+        torch.testing.assert_close(resumed_weights[name], tensor, rtol=0, atol=0, msg=name)
+    # the resumed run really trained: its weights moved away from the checkpoint it started from
+    start = load_file(workdir / "full" / "checkpoint-2" / "model.safetensors")
+    assert not torch.equal(
+        start["model.decoder.embed_tokens.weight"], full_weights["model.decoder.embed_tokens.weight"]
+    )
+
+
+def test_torchrun_two_cpu_processes(workdir):
+    output = workdir / "ddp"
+    config = write_train_config(
+        workdir / "ddp.json",
+        workdir / "model.json",
+        workdir / "data",
+        output,
+        eval_split=None,
+        training_args={"max_steps": 2, "save_steps": 2},
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "echo_hf.train"]
+    result = subprocess.run([*command, str(config)], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((output / "all_results.json").read_text())
+    # 4 clips, 2 per device: with 2 processes one step is a whole epoch (it would be half an epoch alone)
+    assert results["global_step"] == 2 and results["epoch"] == pytest.approx(2.0)
+    assert "test_wer" in results and (output / "model.safetensors").is_file()
+
+
+def test_unknown_config_key_is_named(workdir):
+    config = write_train_config(workdir / "bad.json", workdir / "model.json", workdir / "data", workdir / "x", lr=1)
+    with pytest.raises(ValueError, match=r"Unknown key\(s\) \['lr'\]"):
+        main([str(config)])
+    config = write_train_config(
+        workdir / "bad.json", workdir / "model.json", workdir / "data", workdir / "x", training_args={"lr": 1}
+    )
+    with pytest.raises(ValueError, match=r"\['lr'\] in `training_args`"):
+        main([str(config)])
+
+
+def test_missing_column_lists_the_available_ones(workdir):
+    config = write_train_config(
+        workdir / "bad.json", workdir / "model.json", workdir / "data", workdir / "x", text_column="sentence"
+    )
+    with pytest.raises(ValueError, match=r"'sentence'.*\['audio', 'text'\]"):
+        main([str(config)])
+
+
+def test_other_column_names_train(workdir):
+    save_speech_dataset(workdir / "renamed", audio_column="speech", text_column="transcript")
+    config = write_train_config(
+        workdir / "renamed.json",
+        workdir / "model.json",
+        workdir / "renamed",
+        workdir / "renamed_run",
+        audio_column="speech",
+        text_column="transcript",
+        eval_split=None,
+        test_split=None,
+        training_args={"max_steps": 1},
+    )
+    main([str(config)])
+    assert json.loads((workdir / "renamed_run" / "all_results.json").read_text())["global_step"] == 1
+
+
+def test_long_transcript_is_named_or_filtered(workdir):
+    # with a 256-byte vocabulary "zeros are information" is 21 tokens + end of text: one more than 21 positions
+    model = write_model_config(workdir / "short.json", max_target_positions=21)
+    common = {"tokenizer_vocab_size": 257, "eval_split": None, "test_split": None, "training_args": {"max_steps": 1}}
+    config = write_train_config(workdir / "long.json", model, workdir / "data", workdir / "long", **common)
+    with pytest.raises(ValueError, match=r"Example 2 of split 'train' has 22 label tokens.*\(1 such.*filter_long"):
+        main([str(config)])
+    config = write_train_config(
+        workdir / "long.json", model, workdir / "data", workdir / "long", filter_long=True, **common
+    )
+    main([str(config)])
+    assert json.loads((workdir / "long" / "all_results.json").read_text())["global_step"] == 1
+    tokenizer = AutoProcessor.from_pretrained(workdir / "long").tokenizer
+    train = load_speech_dataset(str(workdir / "data"))["train"]
+    kept = add_labels(train, tokenizer, max_target_positions=21, filter_long=True)
+    assert kept["text"] == ["hello world", "echo hears silence", "good morning to you"]
+    assert all(row[-1] == 0 for row in kept["labels"])
