@@ -204,7 +204,8 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
                 f"({self.hop_length} samples): it is empty or too short to give any features. "
                 "Drop it or pad it with silence."
             )
-        if not torch.isfinite(clip).all():
+        # One fused min/max pass instead of isfinite's four full-size temporaries; NaN propagates to both.
+        if not torch.isfinite(torch.stack(torch.aminmax(clip))).all():
             raise ValueError(
                 f"Clip {index} contains NaN or infinite samples: clean the audio (e.g. `np.nan_to_num`) first."
             )
