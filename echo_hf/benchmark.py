@@ -241,7 +241,9 @@ def measure_train_memory(case: str, seconds: float, settings: BenchSettings) -> 
         step()
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - before
-    request = json.dumps({"case": case, "seconds": seconds, "settings": settings.__dict__})
+    request = json.dumps(
+        {"case": case, "seconds": seconds, "settings": settings.__dict__, "threads": torch.get_num_threads()}
+    )
     completed = subprocess.run(
         [sys.executable, "-m", "echo_hf.benchmark", "memory-child", request],
         capture_output=True,
@@ -255,6 +257,7 @@ def memory_child(request: str) -> None:
     """Subprocess entry point of `measure_train_memory` on CPU: prints the step's peak RSS delta in bytes."""
     spec = json.loads(request)
     settings = BenchSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["settings"].items()})
+    torch.set_num_threads(spec["threads"])
     echo, whisper = build_models(settings)
     step = train_cases(echo, whisper, settings, spec["seconds"])[spec["case"]]
     # Writing 5 to clear_refs resets the kernel's high-water mark (VmHWM), so building the models does not count.

@@ -19,7 +19,12 @@ def main() -> None:
     parser.add_argument("--config", default="configs/seed.json", help="Echo preset to compare")
     parser.add_argument("--out", type=Path, default=Path("benchmarks"), help="where results are written")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
+    parser.add_argument(
+        "--threads", type=int, help="torch CPU threads (default: torch's); 1 is steadier on cores shared with others"
+    )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     overrides = dict(echo_config=args.config, device=args.device, measure_memory=not args.no_memory)
     settings = BenchSettings.quick(**overrides) if args.quick else BenchSettings(**overrides)
