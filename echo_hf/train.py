@@ -115,9 +115,9 @@ def build_processor(
         if args.process_index == 0:
             tokenizer = build_tokenizer(train_texts, config.tokenizer_vocab_size)
             EchoProcessor(feature_extractor, tokenizer).save_pretrained(args.output_dir)
+            logger.warning(f"Built a BPE tokenizer of {len(tokenizer)} tokens from {len(train_texts)} texts.")
         else:
             tokenizer = AutoTokenizer.from_pretrained(args.output_dir)
-    logger.warning(f"Built a byte-level BPE tokenizer of {len(tokenizer)} tokens from {len(train_texts)} texts.")
     return EchoProcessor(feature_extractor, tokenizer)
 
 
