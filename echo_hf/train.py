@@ -174,7 +174,8 @@ def train(config: EchoTrainingConfig) -> dict[str, Any]:
         for name, part in splits.items()
     }
     if args.train_sampling_strategy in ("group_by_length", "batch_rebalance"):
-        splits["train"] = add_audio_lengths(splits["train"])
+        # The Trainer's evaluation sampler groups by length too: every split needs the column.
+        splits = {name: add_audio_lengths(part) for name, part in splits.items()}
     time_limit = TimeLimitCallback(config.max_train_minutes) if config.max_train_minutes else None
     trainer = Seq2SeqTrainer(
         model=model,

@@ -36,7 +36,7 @@ def trained(workdir) -> Path:
         workdir / "model.json",
         workdir / "data",
         output,
-        training_args={"eval_strategy": "steps", "eval_steps": 2},
+        training_args={"eval_strategy": "steps", "eval_steps": 2, "train_sampling_strategy": "group_by_length"},
     )
     main([str(config)])
     return output
