@@ -480,7 +480,7 @@ def markdown_report(results: BenchResults) -> str:
         f"## Greedy generation, exactly {s['generate_tokens']} tokens with the cache, 30 s clips, "
         f"{s['generate_repeats']} repeats",
         "",
-        "Time includes feature-free encoding of the clip (features are precomputed) and every decoding step.",
+        "Time covers encoding the clip (features precomputed) and every decoding step.",
         "",
         "| batch | model | median (s) | tokens/s | vs Whisper |",
         "|---:|---|---:|---:|---:|",
