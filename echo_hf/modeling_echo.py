@@ -483,6 +483,7 @@ class EchoEncoder(EchoPreTrainedModel):
         self.spectrogram_frontend = EchoSpectrogramFrontEnd(config)
         self.waveform_frontend = EchoWaveformFrontEnd(config)
         self.blend_logit = nn.Parameter(torch.tensor(float(config.blend_init)))
+        self.frontend_norm = nn.RMSNorm(config.d_model, eps=config.rms_norm_eps)
         head_dim = config.d_model // config.encoder_attention_heads
         self.rotary = EchoRotary(head_dim, config.max_source_positions, config.rotary_base, config.rotary_learned_freq)
         self.register_buffer(
@@ -532,7 +533,9 @@ class EchoEncoder(EchoPreTrainedModel):
                 f"The audio gives {positions} encoder positions but the model takes at most "
                 f"{self.config.max_source_positions}: split long audio into chunks (the pipeline's `chunk_length_s`)."
             )
-        hidden = self.dropout(hidden + self.embed_positions[:positions].to(hidden.dtype))
+        # The front-ends start with tiny outputs (the seed's 0.02-std convolutions); normalising them puts the
+        # sound on the scale of the positions, so the decoder can hear it from the first step.
+        hidden = self.dropout(self.frontend_norm(hidden) + self.embed_positions[:positions].to(hidden.dtype))
         dtype = compute_dtype(hidden)
         bias = zero_key_bias(is_zero, self.config, dtype)
         scale = zero_key_logit_scale(is_zero, self.config, dtype)

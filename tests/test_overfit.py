@@ -17,7 +17,8 @@ def load_clips() -> tuple[list, list[str]]:
     return audio, list(transcripts.values())
 
 
-def test_tiny_model_overfits_real_clips_to_exact_transcripts():
+def overfit_tiny_model(steps: int = 200):
+    """A tiny Echo trained on the four clips until it knows them; returns (model, processor, audio, texts, loss)."""
     audio, texts = load_clips()
     tokenizer = build_tokenizer(texts, vocab_size=300, min_frequency=1)
     processor = EchoProcessor(EchoFeatureExtractor(), tokenizer)
@@ -38,14 +39,18 @@ def test_tiny_model_overfits_real_clips_to_exact_transcripts():
     )
     model = EchoForConditionalGeneration(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(120):
+    for _ in range(steps):
         loss = model(**batch).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    assert loss.item() < 0.05
+    return model.eval(), processor, audio, texts, loss.item()
 
-    model.eval()
+
+def test_tiny_model_overfits_real_clips_to_exact_transcripts():
+    model, processor, audio, texts, loss = overfit_tiny_model()
+    assert loss < 0.05
+    batch = processor(audio=audio, text=texts, sampling_rate=16000, return_tensors="pt")
     audio_inputs = {k: v for k, v in batch.items() if k != "labels"}
     assert processor.batch_decode(model.generate(**audio_inputs), skip_special_tokens=True) == texts
     beams = model.generate(**audio_inputs, num_beams=3)
