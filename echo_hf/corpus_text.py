@@ -81,8 +81,9 @@ def iter_kjv() -> Iterator[str]:
     """Yield the verses of the King James Bible, printed one per line by the ``bible`` program."""
     if shutil.which("bible") is None:
         return
-    result = subprocess.run(["bible", "-l", "5000", "gen1:1-rev22:21"], capture_output=True, text=True,
-                            check=False, timeout=120)
+    result = subprocess.run(
+        ["bible", "-l", "5000", "gen1:1-rev22:21"], capture_output=True, text=True, check=False, timeout=120
+    )
     for line in result.stdout.splitlines():
         match = re.match(r"\s+\d+ (.+)", line)
         if match:

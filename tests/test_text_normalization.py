@@ -27,8 +27,16 @@ def test_number_to_words(n, words):
 
 @pytest.mark.parametrize(
     ("n", "words"),
-    [(1, "first"), (2, "second"), (3, "third"), (12, "twelfth"), (20, "twentieth"), (21, "twenty first"),
-     (100, "one hundredth"), (105, "one hundred fifth")],
+    [
+        (1, "first"),
+        (2, "second"),
+        (3, "third"),
+        (12, "twelfth"),
+        (20, "twentieth"),
+        (21, "twenty first"),
+        (100, "one hundredth"),
+        (105, "one hundred fifth"),
+    ],
 )
 def test_ordinal_to_words(n, words):
     assert ordinal_to_words(n) == words
@@ -36,8 +44,14 @@ def test_ordinal_to_words(n, words):
 
 @pytest.mark.parametrize(
     ("n", "words"),
-    [(1984, "nineteen eighty four"), (1900, "nineteen hundred"), (1905, "nineteen oh five"),
-     (2000, "two thousand"), (2007, "two thousand seven"), (2024, "twenty twenty four")],
+    [
+        (1984, "nineteen eighty four"),
+        (1900, "nineteen hundred"),
+        (1905, "nineteen oh five"),
+        (2000, "two thousand"),
+        (2007, "two thousand seven"),
+        (2024, "twenty twenty four"),
+    ],
 )
 def test_year_to_words(n, words):
     assert year_to_words(n) == words
