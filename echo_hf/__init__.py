@@ -22,6 +22,7 @@ from .modeling_echo import (
     EchoModel,
     EchoPreTrainedModel,
 )
+from .pipeline_echo import EchoSpeechRecognitionPipeline, register_pipeline
 from .processing_echo import EchoProcessor
 from .tokenization_echo import build_tokenizer, check_tokenizer_matches
 
@@ -38,6 +39,7 @@ EchoModel.register_for_auto_class("AutoModel")
 EchoForConditionalGeneration.register_for_auto_class("AutoModelForSpeechSeq2Seq")
 EchoFeatureExtractor.register_for_auto_class()
 EchoProcessor.register_for_auto_class("AutoProcessor")
+register_pipeline()
 
 __all__ = [
     "EchoConfig",
@@ -48,6 +50,7 @@ __all__ = [
     "EchoModel",
     "EchoPreTrainedModel",
     "EchoProcessor",
+    "EchoSpeechRecognitionPipeline",
     "build_tokenizer",
     "check_tokenizer_matches",
 ]

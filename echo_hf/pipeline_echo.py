@@ -1,0 +1,274 @@
+"""`pipeline("automatic-speech-recognition")` for Echo: both views reach `generate()`, long audio is chunked.
+
+transformers' ASR pipeline hands a seq2seq model only `input_features` and `attention_mask`, so Echo's waveform
+view would be silently dropped; it also pads batched log-mels along the wrong axis, needs torchaudio to resample
+and ffmpeg to read files, and offers no timestamps for seq2seq models. This subclass:
+
+- cuts every chunk once and computes both views from that same slice, so log-mels and waveform always agree;
+- aligns chunk and stride lengths to whole encoder positions (`samples_per_position` samples);
+- passes every input of the feature extractor to `generate()`;
+- reads files with soundfile and resamples with librosa (`audio_loading`);
+- transcribes digital silence (and empty audio) as "" without running the model;
+- joins overlapping chunks with `chunk_merge`, and with `return_timestamps=True` returns each chunk's text with
+  the span of audio it owns.
+
+`register_pipeline()` (run by `import echo_hf`) makes it the implementation of the task; for any other model it
+builds transformers' own pipeline, so nothing changes for them. A folder saved with `save_for_sharing`
+names this class in its config (`custom_pipelines`) and carries this file, so `trust_remote_code=True` alone
+selects it in a process that never imports `echo_hf`.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from transformers import AutomaticSpeechRecognitionPipeline, AutoModelForSpeechSeq2Seq, GenerationConfig
+from transformers.models.auto.modeling_auto import MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES
+from transformers.pipelines import PIPELINE_REGISTRY
+from transformers.pipelines.pt_utils import PipelineChunkIterator, PipelineIterator, PipelinePackIterator
+
+from .audio_loading import decode_audio_bytes, load_audio_file, resample, to_mono_float
+from .chunk_merge import merge_chunk_tokens
+
+TASK = "automatic-speech-recognition"
+
+
+def is_echo_model(model) -> bool:
+    return getattr(getattr(model, "config", None), "model_type", None) == "echo"
+
+
+class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
+    """The ASR pipeline for Echo: both views, soundfile/librosa audio input, chunked long audio, chunk timestamps.
+
+    Generation follows the model's own `generation_config` (greedy unless it says otherwise), so the pipeline's
+    tokens equal `model.generate(**processor(audio))` for the same keyword arguments.
+    """
+
+    _default_generation_config = GenerationConfig()
+    # None = "load if present": a folder without processor files then reaches `__init__`, which says what is missing,
+    # instead of failing inside AutoTokenizer. (Other models still get both; only their error message changes.)
+    _load_tokenizer = None
+    _load_feature_extractor = None
+
+    def __new__(cls, model=None, *args, **kwargs):
+        # The task's implementation for every model once echo_hf is imported: others get transformers' own class.
+        if cls is EchoSpeechRecognitionPipeline and model is not None and not is_echo_model(model):
+            return AutomaticSpeechRecognitionPipeline(model, *args, **kwargs)
+        return super().__new__(cls)
+
+    def __init__(self, model, feature_extractor=None, tokenizer=None, **kwargs):
+        source = getattr(model, "name_or_path", "") or "the model folder"
+        missing = [
+            name for name, part in (("feature extractor", feature_extractor), ("tokenizer", tokenizer)) if not part
+        ]
+        if missing:
+            raise ValueError(
+                f"The Echo pipeline needs a feature extractor and a tokenizer, but no {' or '.join(missing)} was "
+                f"found for {source!r}: save them beside the model with `processor.save_pretrained(folder)` "
+                "(preprocessor_config.json, tokenizer.json, tokenizer_config.json) or pass `feature_extractor=` and "
+                "`tokenizer=` to `pipeline()`."
+            )
+        super().__init__(model, feature_extractor=feature_extractor, tokenizer=tokenizer, **kwargs)
+        self.type = "seq2seq"
+
+    @property
+    def _align_to(self) -> int:
+        """Samples per encoder position: chunks and strides are whole positions of both views."""
+        return self.model.config.samples_per_position
+
+    def max_samples(self) -> int:
+        """The longest audio one forward pass takes: the feature extractor's and the encoder's limits."""
+        encoder_limit = self.model.config.max_source_positions * self._align_to
+        return min(self.feature_extractor.n_samples, encoder_limit)
+
+    def _sanitize_parameters(self, chunk_length_s=None, stride_length_s=None, return_timestamps=None, **kwargs):
+        for unsupported in ("return_language", "decoder_kwargs"):
+            if kwargs.get(unsupported) is not None:
+                raise ValueError(f"`{unsupported}` is not supported by Echo's pipeline.")
+        if return_timestamps not in (None, False, True):
+            raise ValueError(
+                f"Echo gives chunk-level timestamps only: use `return_timestamps=True`, not {return_timestamps!r}."
+            )
+        preprocess, forward, postprocess = super()._sanitize_parameters(ignore_warning=True, **kwargs)
+        if chunk_length_s is not None:
+            preprocess["chunk_length_s"] = chunk_length_s
+        if stride_length_s is not None:
+            preprocess["stride_length_s"] = stride_length_s
+        if return_timestamps is not None:
+            postprocess["return_timestamps"] = return_timestamps
+        return preprocess, forward, postprocess
+
+    # ---------------------------------------------------------------------------------------------- preprocess
+
+    def preprocess(self, inputs, chunk_length_s: float = 0, stride_length_s=None):
+        audio = self._as_audio(inputs)
+        limit = self.max_samples()
+        rate = self.feature_extractor.sampling_rate
+        if not chunk_length_s:
+            if audio.shape[0] > limit:
+                raise ValueError(
+                    f"The audio is {audio.shape[0] / rate:.1f} s long but the model takes at most {limit / rate:.1f} s "
+                    f"at once: pass `chunk_length_s` (e.g. `chunk_length_s={limit / rate / 2:g}`) to transcribe it in "
+                    "overlapping chunks."
+                )
+            yield {**self._features(audio), "is_last": True, "stride": None, "chunk_start": 0, "overlap_silent": True}
+            return
+
+        chunk_len, left, right = self._chunk_lengths(chunk_length_s, stride_length_s)
+        if chunk_len > limit:
+            raise ValueError(
+                f"`chunk_length_s={chunk_length_s}` is more than the {limit / rate:.1f} s the model takes: "
+                f"use at most {limit / rate:g}."
+            )
+        step = chunk_len - left - right
+        for start in range(0, max(audio.shape[0], 1), step):
+            chunk = audio[start : start + chunk_len]
+            is_last = start + chunk_len >= audio.shape[0]
+            # The audio this chunk shares with the previous one (whose right stride is never 0 here).
+            shared = audio[start : start + left + right] if start else audio[:0]
+            yield {
+                **self._features(chunk),
+                "is_last": is_last,
+                "stride": (chunk.shape[0], left if start else 0, 0 if is_last else right),
+                "chunk_start": start,
+                "overlap_silent": not np.any(shared),
+            }
+            if is_last:
+                break
+
+    def _chunk_lengths(self, chunk_length_s: float, stride_length_s) -> tuple[int, int, int]:
+        if stride_length_s is None:
+            stride_length_s = chunk_length_s / 6
+        if isinstance(stride_length_s, (int, float)):
+            stride_length_s = (stride_length_s, stride_length_s)
+        rate, align = self.feature_extractor.sampling_rate, self._align_to
+        chunk_len, left, right = (int(round(s * rate / align)) * align for s in (chunk_length_s, *stride_length_s))
+        if chunk_len <= left + right:
+            raise ValueError(
+                f"`chunk_length_s={chunk_length_s}` must be longer than the two strides {tuple(stride_length_s)} "
+                "together (after rounding to whole encoder positions)."
+            )
+        return chunk_len, left, right
+
+    def _as_audio(self, inputs) -> np.ndarray:
+        rate = self.feature_extractor.sampling_rate
+        if isinstance(inputs, (str, Path)):
+            if str(inputs).startswith(("http://", "https://")):
+                raise ValueError(f"Echo's pipeline reads local files only; download {inputs!r} first.")
+            return load_audio_file(inputs, rate)
+        if isinstance(inputs, bytes):
+            return decode_audio_bytes(inputs, rate)
+        if isinstance(inputs, dict):
+            if "stride" in inputs:
+                raise ValueError("A `stride` in the input dict is for CTC models; use `chunk_length_s` with Echo.")
+            raw = inputs.get("raw", inputs.get("array"))
+            if raw is None or "sampling_rate" not in inputs:
+                raise ValueError(
+                    'An input dict needs the audio under "raw" (or "array") and its rate under "sampling_rate".'
+                )
+            return resample(raw, int(inputs["sampling_rate"]), rate)
+        if isinstance(inputs, (np.ndarray, torch.Tensor)):
+            return to_mono_float(inputs)
+        raise TypeError(
+            f"Echo's pipeline takes a file path, audio file bytes, a numpy array or tensor at {rate} Hz, or a "
+            f'{{"raw": array, "sampling_rate": rate}} dict; got {type(inputs).__name__}.'
+        )
+
+    def _features(self, audio: np.ndarray) -> dict:
+        """Both views of one slice, and whether it is digital silence (empty audio counts as silence)."""
+        silent, audio_length = not np.any(audio), audio.shape[0]
+        if audio.shape[0] < self.feature_extractor.hop_length:  # too short for one frame: nothing to hear
+            audio = np.zeros(self.feature_extractor.hop_length, dtype=np.float32)
+        processed = self.feature_extractor(
+            audio, sampling_rate=self.feature_extractor.sampling_rate, return_tensors="pt", return_attention_mask=True
+        )
+        if self.dtype is not None:
+            processed = processed.to(dtype=self.dtype)  # casts the float views only
+        return {**processed, "is_silent": silent, "num_samples": audio_length}
+
+    # ---------------------------------------------------------------------------------------------- batching
+
+    def get_iterator(self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params):
+        # transformers' collate pads (batch, mels, frames) along the mel axis; Echo pads every view in time, with 0.
+        dataset = PipelineChunkIterator(inputs, self.preprocess, preprocess_params)
+        collate = _unbatch if batch_size == 1 else _pad_in_time
+        dataloader = DataLoader(dataset, num_workers=0, batch_size=batch_size, collate_fn=collate)
+        model_iterator = PipelinePackIterator(dataloader, self.forward, forward_params, loader_batch_size=batch_size)
+        return PipelineIterator(model_iterator, self.postprocess, postprocess_params)
+
+    # ---------------------------------------------------------------------------------------------- forward
+
+    def _forward(self, model_inputs, **generate_kwargs):
+        is_last = model_inputs.pop("is_last")
+        silent = model_inputs.pop("is_silent")
+        silent = torch.tensor(silent if isinstance(silent, list) else [silent])
+        views = {
+            name: model_inputs.pop(name) for name in self.feature_extractor.model_input_names if name in model_inputs
+        }
+        if bool(silent.all()):  # nothing to hear: no model call, no chance of a hallucinated loop
+            tokens = torch.zeros(len(silent), 1, dtype=torch.long)
+        else:
+            tokens = self.model.generate(**views, **self._prepare_generate_kwargs(generate_kwargs))
+            tokens = getattr(tokens, "sequences", tokens)
+            tokens = tokens.masked_fill(silent[:, None].to(tokens.device), self.model.config.pad_token_id)
+        return {"is_last": is_last, "tokens": tokens, **model_inputs}
+
+    # ---------------------------------------------------------------------------------------------- postprocess
+
+    def postprocess(self, model_outputs, return_timestamps=None, **kwargs):
+        special = set(self.tokenizer.all_special_ids)
+        sequences = [[t for t in out["tokens"][0].tolist() if t not in special] for out in model_outputs]
+        pieces = merge_chunk_tokens(sequences, [bool(out["overlap_silent"]) for out in model_outputs])
+        # Each chunk's text is decoded on its own: byte-level BPE puts no space before a chunk's first word.
+        texts = [self.tokenizer.decode(piece, skip_special_tokens=True).strip() for piece in pieces]
+        result = {"text": " ".join(text for text in texts if text)}
+        if return_timestamps:
+            result["chunks"] = [
+                {"text": text, "timestamp": self._owned_span(out)}
+                for text, out in zip(texts, model_outputs, strict=True)
+            ]
+        return result
+
+    def _owned_span(self, output) -> tuple[float, float]:
+        """The audio a chunk owns, in seconds: its span less the strides it shares, so the spans tile the audio."""
+        rate = self.feature_extractor.sampling_rate
+        start = output["chunk_start"]
+        if output["stride"] is None:
+            return (0.0, round(output["num_samples"] / rate, 3))
+        length, left, right = output["stride"]
+        return (round((start + left) / rate, 3), round((start + length - right) / rate, 3))
+
+
+def _unbatch(items: list[dict]) -> dict:
+    (item,) = items
+    return item
+
+
+def _pad_in_time(items: list[dict]) -> dict:
+    """Stack items, zero-padding tensors along their last (time) axis; other values become lists."""
+    batch = {}
+    for key in items[0]:
+        values = [item[key] for item in items]
+        if isinstance(values[0], torch.Tensor):
+            longest = max(value.shape[-1] for value in values)
+            values = [torch.nn.functional.pad(value, (0, longest - value.shape[-1])) for value in values]
+            batch[key] = torch.cat(values, dim=0)
+        else:
+            batch[key] = values
+    return batch
+
+
+def register_pipeline() -> None:
+    """Make `pipeline("automatic-speech-recognition", model=<Echo>)` build an `EchoSpeechRecognitionPipeline`."""
+    # Generic code that asks "is this a speech seq2seq model?" reads this table; the Auto registration skips it.
+    MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES["echo"] = "EchoForConditionalGeneration"
+    # Set in place, not through `register_pipeline`, which warns on every import that it overwrites the task.
+    PIPELINE_REGISTRY.supported_tasks[TASK]["impl"] = EchoSpeechRecognitionPipeline
+    # What `Pipeline.save_pretrained` writes to config.json as `custom_pipelines`, for trust_remote_code loading.
+    EchoSpeechRecognitionPipeline._registered_impl = {
+        TASK: {"impl": EchoSpeechRecognitionPipeline, "pt": (AutoModelForSpeechSeq2Seq,), "type": "multimodal"}
+    }
+
+
+__all__ = ["EchoSpeechRecognitionPipeline", "is_echo_model", "register_pipeline"]

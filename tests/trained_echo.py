@@ -1,0 +1,71 @@
+"""A tiny Echo that knows the four test clips, trained once per test session, and long recordings made of them.
+
+Each clip sits in a slot of `SLOT_S` seconds that starts with 0.2 s of exact zeros. Chunks of `CHUNK_S` with strides
+of `STRIDE_S` step by exactly one slot, so every chunk is one slot plus the first `2 * STRIDE_S` of the next one's
+leading zeros: chunk joins fall in silence, and the audio two chunks share is digital silence.
+"""
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from echo_hf import EchoConfig, EchoFeatureExtractor, EchoForConditionalGeneration, EchoProcessor, build_tokenizer
+
+SPEECH = Path(__file__).parent / "assets" / "speech"
+RATE = 16000
+SLOT_S = 2.2
+STRIDE_S = 0.06
+CHUNK_S = SLOT_S + 2 * STRIDE_S
+TRAIN_STEPS = 180  # greedy decoding gives all four transcripts from about 140
+
+
+def clips() -> tuple[list[np.ndarray], list[str]]:
+    """The four clips, each padded with zeros to one chunk (`CHUNK_S`), and their transcripts."""
+    transcripts = json.loads((SPEECH / "transcripts.json").read_text())
+    audio = []
+    for name in transcripts:
+        clip = sf.read(SPEECH / name, dtype="float32")[0]
+        audio.append(np.pad(clip, (0, round(CHUNK_S * RATE) - len(clip))))
+    return audio, list(transcripts.values())
+
+
+def recording(order: list[int]) -> tuple[np.ndarray, str]:
+    """The clips in `order`, one per slot, and the transcript the pipeline should give."""
+    audio, texts = clips()
+    slot = round(SLOT_S * RATE)
+    tail = np.zeros(round(2 * STRIDE_S * RATE), dtype=np.float32)  # the last chunk is a full one too
+    return np.concatenate([audio[i][:slot] for i in order] + [tail]), " ".join(texts[i] for i in order)
+
+
+@lru_cache(maxsize=1)
+def trained_echo() -> tuple[EchoForConditionalGeneration, EchoProcessor]:
+    """Train (once per session) a tiny Echo on the four clips, each padded to one chunk."""
+    audio, texts = clips()
+    processor = EchoProcessor(EchoFeatureExtractor(), build_tokenizer(texts, vocab_size=300, min_frequency=1))
+    batch = processor(audio=audio, text=texts, sampling_rate=RATE, return_tensors="pt")
+    torch.manual_seed(0)
+    config = EchoConfig(
+        vocab_size=len(processor.tokenizer),
+        d_model=64,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=128,
+        max_source_positions=150,
+        max_target_positions=32,
+        waveform_conv_channels=[16, 32, 64, 64],
+        squeeze_excitation_reduction=4,
+        dropout=0.0,
+    )
+    model = EchoForConditionalGeneration(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(TRAIN_STEPS):
+        loss = model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval(), processor
