@@ -8,19 +8,27 @@ import yaml
 
 USAGE = """\
 ```python
-from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor, pipeline
-import echo_hf  # registers "echo" with the Auto classes (or pass trust_remote_code=True)
+from transformers import pipeline
+
+# The repository carries Echo's code and names its pipeline: trust_remote_code=True is all it takes.
+asr = pipeline("automatic-speech-recognition", model="{path}", trust_remote_code=True)
+print(asr("speech.wav")["text"])
+print(asr("long.wav", chunk_length_s=20, batch_size=4, return_timestamps=True)["chunks"])
+
+# Or with the echo_hf package installed and imported:
+import echo_hf
+from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
 
 model = AutoModelForSpeechSeq2Seq.from_pretrained("{path}")
 processor = AutoProcessor.from_pretrained("{path}")
 asr = pipeline("automatic-speech-recognition", model=model, tokenizer=processor.tokenizer,
                feature_extractor=processor.feature_extractor)
-print(asr("speech.wav")["text"])
 ```
+Command line: `echo-transcribe {path} speech.wav --format srt`.
 """
 
 
-def model_card_metadata(model_name: str, dataset_name: str, results: dict[str, float]) -> dict[str, Any]:
+def model_card_metadata(model_name: str, dataset_name: str | None, results: dict[str, float]) -> dict[str, Any]:
     """The YAML front matter the Hub reads: library, task, language, datasets and a model-index of results."""
     metrics = [
         {"type": name, "value": round(float(results[f"{split}_{name}"]), 4), "name": f"{name.upper()} ({split})"}
@@ -28,47 +36,58 @@ def model_card_metadata(model_name: str, dataset_name: str, results: dict[str, f
         for name in ("wer", "cer")
         if f"{split}_{name}" in results
     ]
-    return {
+    metadata = {
         "library_name": "transformers",
         "pipeline_tag": "automatic-speech-recognition",
         "language": ["en"],
         "license": "apache-2.0",
         "tags": ["echo", "speech-recognition"],
-        "datasets": [dataset_name],
+        "datasets": [dataset_name] if dataset_name else [],
         "metrics": ["wer", "cer"],
-        "model-index": [
-            {
-                "name": model_name,
-                "results": [
-                    {
-                        "task": {"type": "automatic-speech-recognition", "name": "Speech Recognition"},
-                        "dataset": {"type": dataset_name, "name": dataset_name},
-                        "metrics": metrics,
-                    }
-                ],
-            }
-        ],
     }
+    if not metrics or not dataset_name:  # the Hub rejects a model-index entry without measured results
+        return metadata
+    metadata["model-index"] = [
+        {
+            "name": model_name,
+            "results": [
+                {
+                    "task": {"type": "automatic-speech-recognition", "name": "Speech Recognition"},
+                    "dataset": {"type": dataset_name, "name": dataset_name},
+                    "metrics": metrics,
+                }
+            ],
+        }
+    ]
+    return metadata
 
 
 def write_model_card(
     output_dir: str | Path,
-    dataset_name: str,
+    dataset_name: str | None,
     results: dict[str, float],
     split_sizes: dict[str, int],
     training_config: dict[str, Any],
     model_config: dict[str, Any],
+    model_id: str | None = None,
 ) -> Path:
-    """Write `output_dir/README.md` and return its path."""
+    """Write `output_dir/README.md` and return its path.
+
+    `model_id` (a Hub repo id) is what the usage snippet loads; it defaults to `output_dir`. Unknown facts may be
+    empty (`dataset_name=None`, `results={}`): the card then says so instead of inventing them.
+    """
     output_dir = Path(output_dir)
-    metadata = model_card_metadata(output_dir.name, dataset_name, results)
+    model_id = model_id or str(output_dir)
+    name = model_id.rstrip("/").split("/")[-1]
+    metadata = model_card_metadata(name, dataset_name, results)
     rows = "\n".join(f"| {key} | {value:.4g} |" for key, value in sorted(results.items()) if _is_number(value))
+    table = f"| metric | value |\n|---|---|\n{rows}" if rows else "No evaluation was recorded with this checkpoint."
     sizes = ", ".join(f"{split}: {count} clips" for split, count in split_sizes.items())
     card = f"""---
 {yaml.safe_dump(metadata, sort_keys=False).strip()}
 ---
 
-# {output_dir.name}
+# {name}
 
 An Echo speech recogniser: an encoder-decoder that hears 128-bin log-mels and the raw
 waveform (blended by a learnable sigmoid) and treats zeros (silence, padding, token id 0) as information.
@@ -77,16 +96,14 @@ Trained with `echo-train` (`Seq2SeqTrainer`, generation-based evaluation). WER a
 
 ## Results
 
-| metric | value |
-|---|---|
-{rows}
+{table}
 
 ## Usage
 
-{USAGE.format(path=output_dir)}
+{USAGE.format(path=model_id)}
 ## Training data
 
-`{dataset_name}` ({sizes}).
+{f"`{dataset_name}` ({sizes})." if dataset_name else "Not recorded with this checkpoint."}
 
 ## Training configuration
 

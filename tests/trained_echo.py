@@ -5,6 +5,7 @@ of `STRIDE_S` step by exactly one slot, so every chunk is one slot plus the firs
 leading zeros: chunk joins fall in silence, and the audio two chunks share is digital silence.
 """
 
+import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+import echo_hf
 from echo_hf import EchoConfig, EchoFeatureExtractor, EchoForConditionalGeneration, EchoProcessor, build_tokenizer
 
 SPEECH = Path(__file__).parent / "assets" / "speech"
@@ -41,9 +43,36 @@ def recording(order: list[int]) -> tuple[np.ndarray, str]:
     return np.concatenate([audio[i][:slot] for i in order] + [tail]), " ".join(texts[i] for i in order)
 
 
+def _cache_dir() -> Path:
+    """Where the trained weights are kept between sessions, named by everything that shapes them."""
+    package = Path(echo_hf.__file__).parent
+    sources = [Path(__file__), *sorted(SPEECH.iterdir()), *(package / f"{part}_echo.py" for part in PARTS)]
+    digest = hashlib.sha256(torch.__version__.encode())
+    for path in sources:
+        digest.update(path.read_bytes())
+    return Path(__file__).parents[1] / ".pytest_cache" / "trained_echo" / digest.hexdigest()[:16]
+
+
+PARTS = ("configuration", "modeling", "feature_extraction", "processing", "tokenization")
+
+
 @lru_cache(maxsize=1)
 def trained_echo() -> tuple[EchoForConditionalGeneration, EchoProcessor]:
-    """Train (once per session) a tiny Echo on the four clips, each padded to one chunk."""
+    """A tiny Echo that knows the four clips, each padded to one chunk: trained once, then loaded from the cache.
+
+    Training takes 5 s to 4 min on two shared cores; the weights are kept in .pytest_cache, keyed by a hash of the
+    code and data that shape them, so later sessions load them.
+    """
+    cache = _cache_dir()
+    if (cache / "model.safetensors").is_file():
+        return EchoForConditionalGeneration.from_pretrained(cache).eval(), EchoProcessor.from_pretrained(cache)
+    model, processor = _train()
+    model.save_pretrained(cache)
+    processor.save_pretrained(cache)
+    return model, processor
+
+
+def _train() -> tuple[EchoForConditionalGeneration, EchoProcessor]:
     audio, texts = clips()
     processor = EchoProcessor(EchoFeatureExtractor(), build_tokenizer(texts, vocab_size=300, min_frequency=1))
     batch = processor(audio=audio, text=texts, sampling_rate=RATE, return_tensors="pt")

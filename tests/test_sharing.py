@@ -1,0 +1,153 @@
+"""Sharing on the Hub: what push_to_hub would upload (captured at HfApi's network calls) loads back with
+trust_remote_code=True alone, in a process that never imports echo_hf, and transcribes identically."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import yaml
+from huggingface_hub import HfApi
+from trained_echo import CHUNK_S, STRIDE_S, clips, recording, trained_echo
+from transformers import pipeline
+
+from echo_hf.model_card import write_model_card
+from echo_hf.sharing import load_model_folder, push_to_hub
+
+REPO = "someone/echo-tiny"
+CODE_FILES = {
+    "configuration_echo.py",
+    "modeling_echo.py",
+    "feature_extraction_echo.py",
+    "processing_echo.py",
+    "pipeline_echo.py",
+    "audio_loading.py",
+    "chunk_merge.py",
+}
+
+
+def capture_hub(monkeypatch, folder: Path) -> list:
+    """Replace HfApi's two network calls; the commit's files are written to `folder`."""
+    calls = []
+
+    def create_repo(self, repo_id, **kwargs):
+        calls.append(("create_repo", repo_id))
+        return f"https://huggingface.co/{repo_id}"
+
+    def create_commit(self, repo_id, operations, commit_message, **kwargs):
+        calls.append(("create_commit", repo_id, commit_message))
+        for operation in operations:
+            target = folder / operation.path_in_repo
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = operation.path_or_fileobj
+            target.write_bytes(source if isinstance(source, bytes) else Path(source).read_bytes())
+        return SimpleNamespace(commit_url=f"https://huggingface.co/{repo_id}/commit/0")
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "create_commit", create_commit)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def training_folder(tmp_path_factory) -> Path:
+    """What a training run leaves: model, processor and its model card."""
+    model, processor = trained_echo()
+    folder = tmp_path_factory.mktemp("run")
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    write_model_card(folder, "four-clips", {"eval_wer": 0.0, "eval_cer": 0.0}, {"train": 4}, {"steps": 180}, {})
+    return folder
+
+
+def test_upload_loads_back_with_remote_code_alone_and_transcribes_identically(training_folder, tmp_path, monkeypatch):
+    hub = tmp_path / "hub"
+    calls = capture_hub(monkeypatch, hub)
+    assert push_to_hub(training_folder, REPO).endswith("/commit/0")
+    assert [call[0] for call in calls] == ["create_repo", "create_commit"]  # one repository, one commit
+    uploaded = {path.name for path in hub.iterdir()}
+    assert CODE_FILES | {"config.json", "generation_config.json", "model.safetensors", "README.md"} <= uploaded
+    assert {"preprocessor_config.json", "processor_config.json", "tokenizer.json", "tokenizer_config.json"} <= uploaded
+    config = json.loads((hub / "config.json").read_text())
+    assert config["custom_pipelines"]["automatic-speech-recognition"]["impl"] == (
+        "pipeline_echo.EchoSpeechRecognitionPipeline"
+    )
+    assert "AutoModelForSpeechSeq2Seq" in config["auto_map"]
+
+    audio, texts = clips()
+    long_audio, long_text = recording([0, 1, 2, 3, 3, 2, 1, 0])
+    arrays = tmp_path / "audio.npz"
+    np.savez(arrays, long=long_audio, **{f"clip{i}": clip for i, clip in enumerate(audio)})
+    program = textwrap.dedent(f"""
+        import json, sys, numpy as np
+        from transformers import pipeline
+        asr = pipeline("automatic-speech-recognition", model={str(hub)!r}, trust_remote_code=True)
+        arrays = np.load({str(arrays)!r})
+        texts = [asr(arrays[f"clip{{i}}"])["text"] for i in range(4)]
+        long = asr(arrays["long"], chunk_length_s={CHUNK_S}, stride_length_s={STRIDE_S}, return_timestamps=True)
+        assert "echo_hf" not in sys.modules
+        print(json.dumps({{"pipeline": type(asr).__name__, "texts": texts, "long": long}}))
+    """)
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, cwd=tmp_path, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    remote = json.loads(result.stdout.strip().splitlines()[-1])
+
+    model, processor = trained_echo()
+    local = pipeline(
+        "automatic-speech-recognition",
+        model=model,
+        tokenizer=processor.tokenizer,
+        feature_extractor=processor.feature_extractor,
+    )
+    local_long = local(long_audio, chunk_length_s=CHUNK_S, stride_length_s=STRIDE_S, return_timestamps=True)
+    assert remote["pipeline"] == "EchoSpeechRecognitionPipeline"
+    assert remote["texts"] == [local(clip)["text"] for clip in audio] == texts
+    assert remote["long"]["text"] == local_long["text"] == long_text
+    assert [tuple(chunk["timestamp"]) for chunk in remote["long"]["chunks"]] == [
+        chunk["timestamp"] for chunk in local_long["chunks"]
+    ]
+
+
+def test_model_card_follows_hub_conventions(training_folder, tmp_path, monkeypatch):
+    hub = tmp_path / "hub"
+    capture_hub(monkeypatch, hub)
+    push_to_hub(training_folder, REPO)
+    card = (hub / "README.md").read_text()
+    _, front_matter, body = card.split("---\n", 2)
+    metadata = yaml.safe_load(front_matter)
+    assert metadata["library_name"] == "transformers"
+    assert metadata["pipeline_tag"] == "automatic-speech-recognition"
+    assert metadata["language"] == ["en"] and metadata["license"] == "apache-2.0"
+    (result,) = metadata["model-index"][0]["results"]
+    assert {"type": "wer", "value": 0.0, "name": "WER (eval)"} in result["metrics"]
+    assert f'model="{REPO}", trust_remote_code=True' in body and str(training_folder) not in body
+    assert "## Training data" in body and "## Training configuration" in body
+
+
+def test_card_without_known_results_has_no_model_index(tmp_path):
+    model, processor = trained_echo()
+    folder = tmp_path / "bare"
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)  # no card: the upload writes one from the config
+    hub = tmp_path / "hub"
+    with pytest.MonkeyPatch.context() as patch:
+        capture_hub(patch, hub)
+        push_to_hub(folder, REPO)
+    metadata = yaml.safe_load((hub / "README.md").read_text().split("---\n", 2)[1])
+    assert "model-index" not in metadata and metadata["pipeline_tag"] == "automatic-speech-recognition"
+
+
+def test_model_folder_without_processor_is_a_clear_error(tmp_path):
+    model, _ = trained_echo()
+    model.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="no feature extractor.*processor.save_pretrained"):
+        load_model_folder(tmp_path)
+    with pytest.raises(ValueError, match="no config.json"):
+        load_model_folder(tmp_path / "nowhere")
