@@ -1,7 +1,7 @@
 # The README's commands. Each target installs what it needs, so it works on a fresh machine.
 PYTHON ?= python3
 CORPUS ?= data/echo-corpus
-DEMO_OUT ?= runs/demo
+DEMO_OUT ?= runs/echo-tiny
 
 .PHONY: install system-deps test lint demo bench
 
@@ -24,7 +24,6 @@ demo: install system-deps
 	$(PYTHON) -m echo_hf.build_corpus --out $(CORPUS)
 	$(PYTHON) scripts/train.py configs/train_tiny.json
 	$(PYTHON) scripts/evaluate_model.py $(DEMO_OUT) $(CORPUS) --split test
-	$(PYTHON) scripts/demo_transcribe.py $(DEMO_OUT) $(CORPUS)
 
 bench: install
 	$(PYTHON) scripts/bench.py
