@@ -1,7 +1,7 @@
 # The README's commands. Each target installs what it needs, so it works on a fresh machine.
 PYTHON ?= python3
 CORPUS ?= data/echo-corpus
-DEMO_OUT ?= runs/echo-tiny
+DEMO_OUT ?= runs/demo
 
 .PHONY: install system-deps test lint demo bench
 
