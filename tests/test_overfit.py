@@ -4,9 +4,7 @@ import json
 from pathlib import Path
 
 import soundfile as sf
-import torch
-
-from echo_hf import EchoConfig, EchoFeatureExtractor, EchoForConditionalGeneration, EchoProcessor, build_tokenizer
+from trained_echo import overfit
 
 SPEECH = Path(__file__).parent / "assets" / "speech"
 
@@ -20,31 +18,8 @@ def load_clips() -> tuple[list, list[str]]:
 def overfit_tiny_model(steps: int = 200):
     """A tiny Echo trained on the four clips until it knows them; returns (model, processor, audio, texts, loss)."""
     audio, texts = load_clips()
-    tokenizer = build_tokenizer(texts, vocab_size=300, min_frequency=1)
-    processor = EchoProcessor(EchoFeatureExtractor(), tokenizer)
-    batch = processor(audio=audio, text=texts, sampling_rate=16000, return_tensors="pt")
-    torch.manual_seed(0)
-    config = EchoConfig(
-        vocab_size=len(tokenizer),
-        d_model=64,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_ffn_dim=128,
-        decoder_ffn_dim=128,
-        max_source_positions=150,
-        max_target_positions=32,
-        waveform_conv_channels=[16, 32, 64, 64],
-        squeeze_excitation_reduction=4,
-        dropout=0.0,
-    )
-    model = EchoForConditionalGeneration(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(steps):
-        loss = model(**batch).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return model.eval(), processor, audio, texts, loss.item()
+    model, processor, loss = overfit(audio, texts, steps)
+    return model, processor, audio, texts, loss
 
 
 def test_tiny_model_overfits_real_clips_to_exact_transcripts():

@@ -72,8 +72,8 @@ def trained_echo() -> tuple[EchoForConditionalGeneration, EchoProcessor]:
     return model, processor
 
 
-def _train() -> tuple[EchoForConditionalGeneration, EchoProcessor]:
-    audio, texts = clips()
+def overfit(audio: list, texts: list[str], steps: int) -> tuple[EchoForConditionalGeneration, EchoProcessor, float]:
+    """The tiny recipe the tests share: a 300-token BPE and a 64-wide Echo trained with AdamW on one batch."""
     processor = EchoProcessor(EchoFeatureExtractor(), build_tokenizer(texts, vocab_size=300, min_frequency=1))
     batch = processor(audio=audio, text=texts, sampling_rate=RATE, return_tensors="pt")
     torch.manual_seed(0)
@@ -92,9 +92,14 @@ def _train() -> tuple[EchoForConditionalGeneration, EchoProcessor]:
     )
     model = EchoForConditionalGeneration(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(TRAIN_STEPS):
+    for _ in range(steps):
         loss = model(**batch).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return model.eval(), processor
+    return model.eval(), processor, loss.item()
+
+
+def _train() -> tuple[EchoForConditionalGeneration, EchoProcessor]:
+    model, processor, _ = overfit(*clips(), TRAIN_STEPS)
+    return model, processor
