@@ -88,6 +88,60 @@ def test_matches_librosa_reference(fe):
     np.testing.assert_allclose(features, reference[:, :-1], rtol=0, atol=1e-4)
 
 
+def stft_reference(fe: EchoFeatureExtractor, clips: list[np.ndarray]) -> torch.Tensor:
+    """The former whole-batch formulation: torch.stft over the padded batch, |X|^2, mel matmul, floored log."""
+    waveform = torch.zeros(len(clips), max(len(c) for c in clips))
+    for row, clip in enumerate(clips):
+        waveform[row, : len(clip)] = torch.from_numpy(clip)
+    frames = waveform.shape[-1] // fe.hop_length
+    window = torch.hann_window(fe.n_fft)
+    stft = torch.stft(waveform, fe.n_fft, fe.hop_length, window=window, pad_mode="constant", return_complex=True)
+    mel = torch.from_numpy(fe.mel_filters).float().T @ stft[..., :frames].abs() ** 2
+    features = torch.log10(torch.clamp(mel / fe.log_floor, min=1.0)) / fe.log_scale
+    valid = torch.arange(frames) < torch.tensor([len(c) // fe.hop_length for c in clips])[:, None]
+    return features * valid[:, None, :]
+
+
+# 100037 samples (625 frames) spans two CPU blocks of 512 frames; 12345 and 161 are not multiples of the hop.
+REFERENCE_LENGTHS = [100037, 16000, 12345, 7999, 161]
+
+
+def reference_clips() -> list[np.ndarray]:
+    clips = [tone_with_noise(n, freq=300 + 70 * i, seed=i) for i, n in enumerate(REFERENCE_LENGTHS)]
+    clips[0][20000:30000] = 0.0  # digital silence inside a clip: whole frames must come out exactly 0
+    return clips
+
+
+def test_matches_whole_batch_stft_reference(fe):
+    clips = reference_clips()
+    features = fe(clips, sampling_rate=SR, return_tensors="pt")["input_features"]
+    reference = stft_reference(fe, clips)
+    assert features.shape == reference.shape == (5, 128, 625) and features.is_contiguous()
+    torch.testing.assert_close(features, reference, rtol=0, atol=1e-5)
+    assert torch.equal(features == 0, reference == 0)  # silence and padding are exactly 0 in both, nothing else
+    assert torch.all(features[0, :, 127:187] == 0)  # frames whose whole window lies in samples 20000..30000
+
+
+def test_batch_equals_single_across_blocks(fe):
+    clips = reference_clips()
+    batch = fe(clips, sampling_rate=SR, return_tensors="pt")["input_features"]
+    for row, clip in enumerate(clips):
+        single = fe(clip, sampling_rate=SR, return_tensors="pt")["input_features"][0]
+        torch.testing.assert_close(batch[row, :, : single.shape[-1]], single, rtol=0, atol=1e-6)
+
+
+def test_block_and_band_sizes_do_not_change_features(fe):
+    # Small blocks put block edges at many frames (and at a clip's ends); ragged mel bands split the filters.
+    class SmallBlocks(EchoFeatureExtractor):
+        _cpu_block_frames = 7
+        _mel_band_size = 5
+
+    clips = reference_clips()
+    expected = fe(clips, sampling_rate=SR, return_tensors="pt")["input_features"]
+    features = SmallBlocks()(clips, sampling_rate=SR, return_tensors="pt")["input_features"]
+    torch.testing.assert_close(features, expected, rtol=0, atol=1e-6)
+
+
 def test_mel_filters_are_slaney_0_to_8000_hz(fe):
     expected = librosa.filters.mel(sr=SR, n_fft=400, n_mels=128, fmin=0.0, fmax=8000.0, htk=False, norm="slaney")
     np.testing.assert_allclose(fe.mel_filters.T, expected, rtol=1e-4, atol=1e-7)
