@@ -51,12 +51,14 @@ class EchoConfig(PreTrainedConfig):
             Stride of the dilated convolution of the spectrogram front-end: mel frames per encoder position.
         squeeze_excitation_reduction (`int`, defaults to 16):
             Channel reduction of the squeeze-excitation block of the spectrogram front-end.
-        waveform_conv_channels (`list[int]`, defaults to `[64, 128, 256, 512]`):
+        waveform_conv_channels (`list[int]`, defaults to `[32, 64, 128, 512]`):
             Output channels of the waveform front-end's strided convolutions; the last must equal `d_model`.
-        waveform_conv_kernels (`list[int]`, defaults to `[11, 8, 4, 4]`):
+            Lighter than the seed's `[64, 128, 256, 512]` with kernels `[11, 8, 4, 4]` and strides `[5, 4, 4, 4]`,
+            whose early high-rate layers made the waveform view ~40% of a 30 s training step (BENCHMARKS.md).
+        waveform_conv_kernels (`list[int]`, defaults to `[20, 8, 4, 4]`):
             Kernel sizes of the waveform convolutions. Each is padded by `(kernel - stride) / 2`, so
             `kernel - stride` must be even: then n samples give exactly floor(n / product of strides) positions.
-        waveform_conv_strides (`list[int]`, defaults to `[5, 4, 4, 4]`):
+        waveform_conv_strides (`list[int]`, defaults to `[10, 4, 4, 2]`):
             Strides of the waveform convolutions. Their product (samples per encoder position) should equal
             `hop_length * spectrogram_stride` (320) so that the two views share one frame rate.
         blend_init (`float`, defaults to 0.5):
@@ -78,6 +80,10 @@ class EchoConfig(PreTrainedConfig):
         zero_attention_mode (`str`, defaults to `"bias"`):
             `"bias"` adds `log(zero_attention_epsilon)` to the logits of zero keys (exact, runs in SDPA);
             `"scale_logits"` multiplies their logits by epsilon, as the seed's code does (eager attention only).
+        ctc_loss_weight (`float`, defaults to 0.0):
+            Weight `w` of an auxiliary CTC loss on the encoder output: training loss `(1 - w) * cross-entropy +
+            w * CTC`, with token id 0 as the CTC blank. It gives the encoder a direct, monotonic target, which
+            small models on little data need to start hearing; 0 builds no CTC head. Inference never uses it.
         alignment_heads (`list[list[int]]`, *optional*):
             `[layer, head]` pairs of decoder cross-attention heads used for timing. Defaults to every head of the
             upper half of the decoder, as in the seed.
@@ -115,9 +121,9 @@ class EchoConfig(PreTrainedConfig):
     init_std: float = 0.02
     spectrogram_stride: int = 2
     squeeze_excitation_reduction: int = 16
-    waveform_conv_channels: list[int] | tuple[int, ...] = (64, 128, 256, 512)
-    waveform_conv_kernels: list[int] | tuple[int, ...] = (11, 8, 4, 4)
-    waveform_conv_strides: list[int] | tuple[int, ...] = (5, 4, 4, 4)
+    waveform_conv_channels: list[int] | tuple[int, ...] = (32, 64, 128, 512)
+    waveform_conv_kernels: list[int] | tuple[int, ...] = (20, 8, 4, 4)
+    waveform_conv_strides: list[int] | tuple[int, ...] = (10, 4, 4, 2)
     blend_init: float | int = 0.5
     cross_attention_residual: str = "gate"
     cross_attention_gate_init: float | int = 0.5
@@ -126,6 +132,7 @@ class EchoConfig(PreTrainedConfig):
     rotary_base: float | int = 10000.0
     zero_attention_epsilon: float | int = 1e-6
     zero_attention_mode: str = "bias"
+    ctc_loss_weight: float | int = 0.0
     alignment_heads: list | None = None
     pad_token_id: int | None = 0
     bos_token_id: int | None = 0
@@ -185,6 +192,8 @@ class EchoConfig(PreTrainedConfig):
             raise ValueError(
                 f"zero_attention_epsilon must be in [0, 1) (0 is a hard mask), got {self.zero_attention_epsilon}."
             )
+        if not 0.0 <= self.ctc_loss_weight < 1.0:
+            raise ValueError(f"ctc_loss_weight must be in [0, 1) (0 disables CTC), got {self.ctc_loss_weight}.")
         if {self.pad_token_id, self.eos_token_id, self.decoder_start_token_id} != {0}:
             raise ValueError(
                 "Echo uses token id 0 as pad, end of text and decoder start; got pad_token_id="

@@ -439,7 +439,11 @@ class EchoPreTrainedModel(PreTrainedModel):
             if module.bias is not None:
                 init.zeros_(module.bias)
         elif isinstance(module, nn.Conv1d):
-            init.normal_(module.weight, mean=0.0, std=std)
+            # Only the audio front-ends have convolutions. Not the seed's 0.02 std: it shrinks the sound ~100x per
+            # layer, so each view starts at ~1e-5 and its learned biases soon drown it in a constant the decoder
+            # cannot hear through. He-normal weights keep every layer on its input's scale; zero biases keep the
+            # views time-varying.
+            init.kaiming_normal_(module.weight, nonlinearity="relu")
             init.zeros_(module.bias)
         elif isinstance(module, nn.RMSNorm):
             init.ones_(module.weight)
@@ -451,19 +455,6 @@ class EchoPreTrainedModel(PreTrainedModel):
             init.zeros_(module.position_bias)
         elif isinstance(module, EchoDecoderLayer) and module.cross_gate is not None:
             init.constant_(module.cross_gate, self.config.cross_attention_gate_init)
-        # Parents come after their children in `apply`, so these override the generic cases above.
-        if isinstance(module, SqueezeExcitation):  # the seed starts the gates saturated open
-            for linear in (module.fc[0], module.fc[2]):
-                init.ones_(linear.weight)
-                init.zeros_(linear.bias)
-        elif isinstance(module, EchoSpectrogramFrontEnd):
-            for conv in (module.conv_in, module.conv_dilated, module.conv_pointwise):
-                init.xavier_uniform_(conv.weight)
-        elif isinstance(module, EchoWaveformFrontEnd):  # the seed leaves these at PyTorch's default
-            for conv in module.convs:
-                init.kaiming_uniform_(conv.weight, a=math.sqrt(5))
-                bound = 1 / math.sqrt(conv.weight[0].numel())
-                init.uniform_(conv.bias, -bound, bound)
         elif isinstance(module, EchoEncoder):
             init.constant_(module.blend_logit, self.config.blend_init)
             init.copy_(module.embed_positions, sinusoids(*module.embed_positions.shape))
@@ -483,7 +474,9 @@ class EchoEncoder(EchoPreTrainedModel):
         self.spectrogram_frontend = EchoSpectrogramFrontEnd(config)
         self.waveform_frontend = EchoWaveformFrontEnd(config)
         self.blend_logit = nn.Parameter(torch.tensor(float(config.blend_init)))
-        self.frontend_norm = nn.RMSNorm(config.d_model, eps=config.rms_norm_eps)
+        # Each view is normalised before the blend, so neither drowns the other by scale alone.
+        self.spectrogram_norm = nn.RMSNorm(config.d_model, eps=config.rms_norm_eps)
+        self.waveform_norm = nn.RMSNorm(config.d_model, eps=config.rms_norm_eps)
         head_dim = config.d_model // config.encoder_attention_heads
         self.rotary = EchoRotary(head_dim, config.max_source_positions, config.rotary_base, config.rotary_learned_freq)
         self.register_buffer(
@@ -501,10 +494,12 @@ class EchoEncoder(EchoPreTrainedModel):
         if input_features is not None:
             frame_lengths = None if attention_mask is None else attention_mask.sum(-1)
             hidden, lengths = self.spectrogram_frontend(input_features, frame_lengths)
+            hidden = self.spectrogram_norm(hidden)
             is_zero = pool_zero_frames((input_features == 0).all(1), self.config.spectrogram_stride, hidden.shape[1])
         if waveform is not None:
             sample_lengths = None if waveform_attention_mask is None else waveform_attention_mask.sum(-1)
             wave, wave_lengths = self.waveform_frontend(waveform, sample_lengths)
+            wave = self.waveform_norm(wave)
             if input_features is None:
                 hidden, lengths = wave, wave_lengths
                 is_zero = pool_zero_frames(waveform == 0, self.config.samples_per_position, hidden.shape[1])
@@ -514,6 +509,19 @@ class EchoEncoder(EchoPreTrainedModel):
         if lengths is not None:  # padding is "zero" even where the waveform had no exact zeros
             is_zero = is_zero | ~length_mask(lengths, hidden.shape[1]).squeeze(1).bool()
         return hidden, is_zero
+
+    def output_lengths(self, input_features, waveform, attention_mask, waveform_attention_mask) -> torch.LongTensor:
+        """Valid (non-padding) encoder positions per clip, as `forward` counts them: the spectrogram view sets
+        the frame count when present, else the waveform view does."""
+        if input_features is not None:
+            frames = input_features.new_full(input_features.shape[:1], input_features.shape[-1], dtype=torch.long)
+            frames = frames if attention_mask is None else attention_mask.sum(-1)
+            return conv_output_lengths(frames, self.spectrogram_frontend.conv_dilated)
+        lengths = waveform.new_full(waveform.shape[:1], waveform.shape[-1], dtype=torch.long)
+        lengths = lengths if waveform_attention_mask is None else waveform_attention_mask.sum(-1)
+        for conv in self.waveform_frontend.convs:
+            lengths = conv_output_lengths(lengths, conv)
+        return lengths
 
     @can_return_tuple
     def forward(
@@ -533,9 +541,7 @@ class EchoEncoder(EchoPreTrainedModel):
                 f"The audio gives {positions} encoder positions but the model takes at most "
                 f"{self.config.max_source_positions}: split long audio into chunks (the pipeline's `chunk_length_s`)."
             )
-        # The front-ends start with tiny outputs (the seed's 0.02-std convolutions); normalising them puts the
-        # sound on the scale of the positions, so the decoder can hear it from the first step.
-        hidden = self.dropout(self.frontend_norm(hidden) + self.embed_positions[:positions].to(hidden.dtype))
+        hidden = self.dropout(hidden + self.embed_positions[:positions].to(hidden.dtype))
         dtype = compute_dtype(hidden)
         bias = zero_key_bias(is_zero, self.config, dtype)
         scale = zero_key_logit_scale(is_zero, self.config, dtype)
@@ -757,6 +763,8 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
         super().__init__(config)
         self.model = EchoModel(config)
         self.proj_out = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        # Per-position token scores for the auxiliary CTC loss; only built when the loss is on.
+        self.ctc_head = nn.Linear(config.d_model, config.vocab_size) if config.ctc_loss_weight > 0 else None
         self.post_init()
         # Transcripts may fill the decoder: the start token takes one of its positions.
         self.generation_config.max_new_tokens = config.max_target_positions - 1
@@ -819,15 +827,17 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
         logits = self.proj_out(outputs.last_hidden_state)  # (batch, tokens, vocab)
         loss = None
         if labels is not None:
-            reduction = "mean" if num_items_in_batch is None else "sum"
-            loss = F.cross_entropy(
-                logits.float().flatten(0, 1),
-                labels.flatten().to(logits.device),
-                ignore_index=-100,
-                reduction=reduction,
-            )
-            if num_items_in_batch is not None:
-                loss = loss / num_items_in_batch
+            labels = labels.to(logits.device)
+            # One normaliser for both losses: the target tokens of the whole (accumulated) batch.
+            items = num_items_in_batch if num_items_in_batch is not None else (labels != -100).sum()
+            loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum")
+            loss = loss / items
+            if self.ctc_head is not None:
+                lengths = self.model.encoder.output_lengths(
+                    input_features, waveform, attention_mask, waveform_attention_mask
+                )
+                ctc = self.ctc_loss(outputs.encoder_last_hidden_state, lengths, labels) / items
+                loss = (1 - self.config.ctc_loss_weight) * loss + self.config.ctc_loss_weight * ctc
         return Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
@@ -838,6 +848,21 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
             encoder_last_hidden_state=outputs.encoder_last_hidden_state,
             encoder_hidden_states=outputs.encoder_hidden_states,
             encoder_attentions=outputs.encoder_attentions,
+        )
+
+    def ctc_loss(self, encoder_states: torch.Tensor, lengths: torch.LongTensor, labels: torch.LongTensor):
+        """Summed CTC loss of the encoder states against the labels without their -100 padding and end id 0
+        (id 0 is the blank). Clips too short for their transcript contribute 0 rather than infinity."""
+        log_probs = F.log_softmax(self.ctc_head(encoder_states).float(), dim=-1).transpose(0, 1)  # (time, batch, V)
+        keep = labels > 0
+        return F.ctc_loss(
+            log_probs,
+            labels[keep],
+            lengths.to(labels.device),
+            keep.sum(-1),
+            blank=0,
+            reduction="sum",
+            zero_infinity=True,
         )
 
     @torch.no_grad()

@@ -291,10 +291,45 @@ def test_seed_preset_builds_and_runs():
     config = EchoConfig.from_json_file("configs/seed.json")
     assert (config.d_model, config.encoder_layers, config.decoder_layers, config.vocab_size) == (512, 4, 4, 51865)
     model = EchoForConditionalGeneration(config).eval()
-    assert sum(p.numel() for p in model.parameters()) == 59_279_653  # the figure the README states
+    assert sum(p.numel() for p in model.parameters()) == 58_870_277  # the figure the README states
     with torch.no_grad():
         out = model(**audio_inputs([1.0]), labels=labels_for(1, 4))
     assert out.logits.shape == (1, 4, 51865) and torch.isfinite(out.loss)
+
+
+def test_ctc_loss_of_a_padded_batch_equals_each_clip_alone():
+    weight = 0.3
+    model = tiny_model(ctc_loss_weight=weight, zero_attention_epsilon=0.0)
+    assert tiny_model().ctc_head is None  # weight 0: no head, no extra parameters
+    seconds = [1.3, 0.6]
+    batch = audio_inputs(seconds, seed=2)
+    labels = torch.tensor([[5, 9, 3, 7, 0], [8, 4, 0, -100, -100]])
+    out = model(**batch, labels=labels)
+
+    cross_entropy = torch.nn.functional.cross_entropy(out.logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+    ctc_sum = 0.0
+    for i, s in enumerate(seconds):
+        alone = {"input_features": batch["input_features"][i : i + 1, :, : int(s * 100)],
+                 "waveform": batch["waveform"][i : i + 1, : int(s * 16000)]}  # fmt: skip
+        states = model.get_encoder()(**alone).last_hidden_state
+        log_probs = model.ctc_head(states).log_softmax(-1)[0]  # (positions, vocab)
+        target = labels[i][labels[i] > 0]
+        lengths = (log_probs.shape[0],), (len(target),)
+        ctc_sum += torch.nn.functional.ctc_loss(log_probs, target, *lengths, reduction="sum")
+    tokens = (labels != -100).sum()
+    torch.testing.assert_close(out.loss, (1 - weight) * cross_entropy + weight * ctc_sum / tokens, rtol=1e-4, atol=1e-5)
+
+    out.loss.backward()
+    assert model.ctc_head.weight.grad.abs().sum() > 0
+
+
+def test_encoder_output_lengths_count_the_unpadded_positions():
+    model = tiny_model(zero_attention_epsilon=0.0)
+    batch = audio_inputs([1.3, 0.6, 0.95])
+    lengths = model.get_encoder().output_lengths(batch["input_features"], None, batch["attention_mask"], None)
+    assert lengths.tolist() == [65, 30, 48]  # 130, 60, 95 mel frames at stride 2 (the last frame rounds up)
+    wave = model.get_encoder().output_lengths(None, batch["waveform"], None, batch["waveform_attention_mask"])
+    assert wave.tolist() == [65, 30, 47]  # 320 samples per position, rounded down
 
 
 # --- errors a user can cause ---
@@ -317,11 +352,13 @@ def test_config_rejects_inconsistent_dimensions():
     with pytest.raises(Exception, match="waveform_conv_channels must end with d_model"):
         tiny_config(waveform_conv_channels=[8, 16, 32, 64])
     with pytest.raises(Exception, match="minus its stride must be even"):
-        tiny_config(waveform_conv_kernels=[10, 8, 4, 4])
+        tiny_config(waveform_conv_kernels=[11, 8, 4, 4])
     with pytest.raises(Exception, match="token id 0"):
         tiny_config(eos_token_id=2)
     with pytest.raises(Exception, match="zero_attention_mode"):
         tiny_config(zero_attention_mode="multiply")
+    with pytest.raises(Exception, match="ctc_loss_weight"):
+        tiny_config(ctc_loss_weight=1.0)
 
 
 def test_alignment_heads_default_to_the_upper_half_and_load_from_the_seed_format(model):
