@@ -766,8 +766,9 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
         # Per-position token scores for the auxiliary CTC loss; only built when the loss is on.
         self.ctc_head = nn.Linear(config.d_model, config.vocab_size) if config.ctc_loss_weight > 0 else None
         self.post_init()
-        # Transcripts may fill the decoder: the start token takes one of its positions.
-        self.generation_config.max_new_tokens = config.max_target_positions - 1
+        # Transcripts may fill the decoder (its start token included). Set as max_length, not max_new_tokens: a
+        # saved generation config keeps the default max_length too, and transformers warns when both are set.
+        self.generation_config.max_length = config.max_target_positions
 
     def get_encoder(self, modality: str | None = None) -> EchoEncoder:
         return self.model.encoder

@@ -284,7 +284,7 @@ def test_generate_from_one_view_only(model):
 def test_generation_config_uses_id_zero():
     config = tiny_model().generation_config
     assert (config.decoder_start_token_id, config.eos_token_id, config.pad_token_id) == (0, 0, 0)
-    assert config.max_new_tokens == 23  # max_target_positions - start token
+    assert (config.max_length, config.max_new_tokens) == (24, None)  # max_target_positions, start token included
 
 
 def test_seed_preset_builds_and_runs():
