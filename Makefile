@@ -24,6 +24,7 @@ demo: install system-deps
 	$(PYTHON) -m echo_hf.build_corpus --out $(CORPUS)
 	$(PYTHON) scripts/train.py configs/train_tiny.json
 	$(PYTHON) scripts/evaluate_model.py $(DEMO_OUT) $(CORPUS) --split test
+	$(PYTHON) scripts/demo_transcribe.py $(DEMO_OUT) $(CORPUS) --split test
 
 bench: install
 	$(PYTHON) scripts/bench.py
