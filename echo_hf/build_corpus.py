@@ -1,6 +1,6 @@
 """Build the bundled synthetic English speech corpus as a `datasets.DatasetDict` and an audiofolder.
 
-    python -m echo_hf.build_corpus --out data/echo-corpus [--train 3000 --validation 200 --test 200]
+    python -m echo_hf.build_corpus --out data/echo-corpus [--train 8000 --validation 200 --test 200]
         [--max-seconds 8] [--seed 0] [--workers 2] [--max-vocab 2000] [--min-words 3 --max-words 12]
 
 Layout of ``--out``:
@@ -102,7 +102,7 @@ def write_audiofolder(root: Path, split: str, rows: list[dict]) -> None:
 
 def build_corpus(
     out: str | Path,
-    train: int = 3000,
+    train: int = 8000,
     validation: int = 200,
     test: int = 200,
     max_seconds: float = 8.0,
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     """Command-line entry point; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="data/echo-corpus", help="output directory")
-    parser.add_argument("--train", type=int, default=3000, help="number of training clips")
+    parser.add_argument("--train", type=int, default=8000, help="number of training clips")
     parser.add_argument("--validation", type=int, default=200, help="number of validation clips")
     parser.add_argument("--test", type=int, default=200, help="number of test clips")
     parser.add_argument("--max-seconds", type=float, default=8.0, help="drop clips longer than this")

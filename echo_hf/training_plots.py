@@ -23,7 +23,7 @@ def plot_training_curves(log_history: list[dict[str, Any]], path: str | Path) ->
         steps, values = series(log_history, key)
         if steps:
             loss_axis.plot(steps, values, marker="." if len(steps) < 50 else None, label=label)
-    loss_axis.set(xlabel="step", ylabel="cross-entropy", title="Loss")
+    loss_axis.set(xlabel="step", ylabel="loss (cross-entropy, plus CTC when on)", title="Loss")
     loss_axis.set_yscale("log")
     loss_axis.legend()
     for key, label in (("eval_wer", "validation WER"), ("eval_cer", "validation CER")):
