@@ -1,16 +1,11 @@
 """Echo: an encoder-decoder speech recogniser that hears log-mels and the raw waveform at once.
 
-Reading order: rotary, zero-aware attention, blocks, the two audio front-ends, encoder, decoder, models.
-
-Zeros are information here. Keys at "zero" positions (token id 0, silent or padded audio) are not cut out:
-their post-softmax weight is multiplied by `config.zero_attention_epsilon`, which is an additive `log(eps)`
-on their logits. The bias is built once per forward and shared by every layer.
+Reading order: blocks, weights initialisation, encoder, decoder, models. Positions and the zero-aware attention
+(zeros get a tiny weight, not -inf) are in `attention_echo.py`; the two audio front-ends in `frontends_echo.py`.
 """
 
 import base64
 import gzip
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,10 +18,26 @@ from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
-from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import can_return_tuple, logging
 
+from .attention_echo import (
+    EchoAttention,
+    EchoRotary,
+    apply_rotary,
+    compute_dtype,
+    sinusoids,
+    zero_key_bias,
+    zero_key_logit_scale,
+)
 from .configuration_echo import EchoConfig
+from .frontends_echo import (
+    EchoSpectrogramFrontEnd,
+    EchoWaveformFrontEnd,
+    conv_output_lengths,
+    fit_length,
+    length_mask,
+    pool_zero_frames,
+)
 
 logger = logging.get_logger(__name__)
 
@@ -39,158 +50,6 @@ class EchoEncoderOutput(BaseModelOutput):
     """
 
     zero_mask: torch.BoolTensor | None = None
-
-
-# ------------------------------------------------------------------------------------------ positions
-
-
-def sinusoids(length: int, channels: int, max_timescale: float = 10000.0) -> torch.Tensor:
-    """Fixed sinusoidal positions (length, channels) for the encoder."""
-    log_increment = math.log(max_timescale) / (channels // 2 - 1)
-    inv_timescales = torch.exp(-log_increment * torch.arange(channels // 2, dtype=torch.float32))
-    scaled_time = torch.arange(length, dtype=torch.float32)[:, None] * inv_timescales[None, :]
-    return torch.cat([scaled_time.sin(), scaled_time.cos()], dim=1)
-
-
-class EchoRotary(nn.Module):
-    """Rotary angles with learnable inverse frequencies and a learnable offset per position (the seed's `Rotary`)."""
-
-    def __init__(self, dim: int, max_positions: int, base: float, learned_freq: bool):
-        super().__init__()
-        self.dim, self.base = dim, base
-        self.inv_freq = nn.Parameter(self.initial_inv_freq(), requires_grad=learned_freq)
-        self.position_bias = nn.Parameter(torch.zeros(max_positions, dim // 2))
-
-    def initial_inv_freq(self) -> torch.Tensor:
-        return 1.0 / (self.base ** (torch.arange(0, self.dim, 2, dtype=torch.float32) / self.dim))
-
-    def forward(self, positions: torch.LongTensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # Angles in float32 whatever the autocast dtype: positions up to 1500 need the mantissa.
-        angles = positions.float()[:, None] * self.inv_freq.float() + self.position_bias[positions].float()
-        return angles.cos(), angles.sin()  # each (positions, dim / 2)
-
-
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate adjacent channel pairs (x0, x1) of `x` (..., positions, dim) by the angles."""
-    x0, x1 = x.float().unflatten(-1, (-1, 2)).unbind(-1)
-    rotated = torch.stack((x0 * cos - x1 * sin, x0 * sin + x1 * cos), dim=-1)
-    return rotated.flatten(-2).type_as(x)
-
-
-# ------------------------------------------------------------------------------------------ attention
-
-
-def compute_dtype(x: torch.Tensor) -> torch.dtype:
-    """The dtype attention will run in: the autocast dtype when autocast is on, else the tensor's."""
-    if torch.is_autocast_enabled(x.device.type):
-        return torch.get_autocast_dtype(x.device.type)
-    return x.dtype
-
-
-def zero_key_bias(is_zero: torch.BoolTensor, config: EchoConfig, dtype: torch.dtype) -> torch.Tensor | None:
-    """Additive bias (batch, 1, 1, keys) that multiplies the softmax weight of zero keys by epsilon.
-
-    exp(logit + log eps) = eps * exp(logit), so after renormalisation the zero keys keep eps of their weight.
-    epsilon = 0 is a hard mask; it uses the dtype's most negative finite number, not -inf, so a query whose
-    keys are all zero (a silent clip) still gets finite, uniform weights.
-    """
-    if config.zero_attention_mode != "bias":
-        return None
-    eps = config.zero_attention_epsilon
-    fill = math.log(eps) if eps > 0 else torch.finfo(dtype).min
-    bias = torch.zeros(is_zero.shape, dtype=dtype, device=is_zero.device).masked_fill(is_zero, fill)
-    return bias[:, None, None, :]
-
-
-def zero_key_logit_scale(is_zero: torch.BoolTensor, config: EchoConfig, dtype: torch.dtype) -> torch.Tensor | None:
-    """The seed's literal variant: a factor (batch, 1, 1, keys) that multiplies the logits of zero keys by eps."""
-    if config.zero_attention_mode != "scale_logits":
-        return None
-    scale = torch.ones(is_zero.shape, dtype=dtype, device=is_zero.device)
-    return scale.masked_fill(is_zero, config.zero_attention_epsilon)[:, None, None, :]
-
-
-def eager_attention_forward(
-    module: nn.Module,
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    scaling: float,
-    dropout: float = 0.0,
-    logit_scale: torch.Tensor | None = None,
-    **kwargs,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reference attention. `attention_mask` is an additive bias broadcastable to (batch, heads, q, k)."""
-    logits = torch.matmul(query, key.transpose(-1, -2)) * scaling  # (batch, heads, q, k)
-    if logit_scale is not None:
-        logits = logits * logit_scale
-    if attention_mask is not None:
-        logits = logits + attention_mask
-    weights = F.softmax(logits.float(), dim=-1).to(query.dtype)
-    weights = F.dropout(weights, p=dropout, training=module.training)
-    return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
-
-
-class EchoAttention(nn.Module):
-    """Multi-head attention shared by encoder self-, decoder self- and cross-attention. The key has no bias."""
-
-    def __init__(self, config: EchoConfig, num_heads: int, layer_idx: int | None = None, is_cross: bool = False):
-        super().__init__()
-        self.config, self.layer_idx, self.is_cross = config, layer_idx, is_cross
-        self.num_heads, self.head_dim = num_heads, config.d_model // num_heads
-        self.scaling = self.head_dim**-0.5
-        self.is_causal = False  # causality is part of the bias we pass, never inferred
-        self.q_proj = nn.Linear(config.d_model, config.d_model)
-        self.k_proj = nn.Linear(config.d_model, config.d_model, bias=False)
-        self.v_proj = nn.Linear(config.d_model, config.d_model)
-        self.out_proj = nn.Linear(config.d_model, config.d_model)
-
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        return x.view(*x.shape[:2], self.num_heads, self.head_dim).transpose(1, 2)  # (batch, heads, time, head_dim)
-
-    def forward(
-        self,
-        hidden_states: torch.Tensor,
-        key_value_states: torch.Tensor | None = None,
-        attention_bias: torch.Tensor | None = None,
-        logit_scale: torch.Tensor | None = None,
-        rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        query = self._heads(self.q_proj(hidden_states))
-        if self.is_cross:
-            cache = past_key_values.cross_attention_cache if past_key_values is not None else None
-            if cache is not None and past_key_values.is_updated.get(self.layer_idx):
-                key, value = cache.layers[self.layer_idx].keys, cache.layers[self.layer_idx].values
-            else:  # the audio's keys and values are computed once per generation, then reused
-                key = self._heads(self.k_proj(key_value_states))
-                value = self._heads(self.v_proj(key_value_states))
-                if cache is not None:
-                    key, value = cache.update(key, value, self.layer_idx)
-                    past_key_values.is_updated[self.layer_idx] = True
-        else:
-            key, value = self._heads(self.k_proj(hidden_states)), self._heads(self.v_proj(hidden_states))
-            if rotary is not None:  # rotate before caching: cached keys keep their absolute positions
-                query, key = apply_rotary(query, *rotary), apply_rotary(key, *rotary)
-            if past_key_values is not None:
-                key, value = past_key_values.self_attention_cache.update(key, value, self.layer_idx)
-
-        attention: Callable = eager_attention_forward
-        if logit_scale is None:  # the seed's logit scaling has no fused kernel
-            attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, attention)
-        output, weights = attention(
-            self,
-            query,
-            key,
-            value,
-            attention_bias,
-            scaling=self.scaling,
-            dropout=self.config.attention_dropout if self.training else 0.0,
-            logit_scale=logit_scale,
-            is_causal=False,
-        )
-        return self.out_proj(output.flatten(2)), weights
 
 
 # ------------------------------------------------------------------------------------------ blocks
@@ -281,138 +140,6 @@ class EchoDecoderLayer(GradientCheckpointingLayer):
             hidden_states = gate * hidden_states + (1 - gate) * self.dropout(cross)
         hidden_states = hidden_states + self.dropout(self.mlp(self.mlp_norm(hidden_states)))
         return hidden_states, self_weights, cross_weights
-
-
-# ------------------------------------------------------------------------------------------ front-ends
-
-
-def conv_output_lengths(lengths: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
-    """Valid output frames of `conv` for inputs with `lengths` valid frames."""
-    (kernel,), (stride,), (padding,), (dilation,) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
-    return ((lengths + 2 * padding - dilation * (kernel - 1) - 1).div(stride, rounding_mode="floor") + 1).clamp(min=0)
-
-
-def length_mask(lengths: torch.Tensor | None, size: int) -> torch.Tensor | None:
-    """(batch, 1, size) float mask of valid frames; None when every frame is valid."""
-    if lengths is None:
-        return None
-    return (torch.arange(size, device=lengths.device) < lengths[:, None]).unsqueeze(1).float()
-
-
-def masked(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    # Zeroing frames past a clip's end makes a padded clip compute exactly what it computes alone.
-    return x if mask is None else x * mask.to(x.dtype)
-
-
-class SqueezeExcitation(nn.Module):
-    """Channel gates from the clip's mean activation (padding excluded from the mean)."""
-
-    def __init__(self, channels: int, reduction: int):
-        super().__init__()
-        self.fc = nn.Sequential(
-            nn.Linear(channels, channels // reduction),
-            nn.ReLU(),
-            nn.Linear(channels // reduction, channels),
-            nn.Sigmoid(),
-        )
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:  # x: (batch, channels, time)
-        if mask is None:
-            pooled = x.mean(-1)
-        else:
-            pooled = (x * mask).sum(-1) / mask.sum(-1).clamp(min=1)
-        return x * self.fc(pooled).unsqueeze(-1)
-
-
-class EchoSpectrogramFrontEnd(nn.Module):
-    """The seed's conv stack over log-mels: k3 -> act -> dilated k3 (strided) -> depthwise k3 -> 1x1 -> SE -> act
-    -> dropout -> k3. The dilated conv's stride brings 100 mel frames/s to 50 positions/s."""
-
-    def __init__(self, config: EchoConfig):
-        super().__init__()
-        d = config.d_model
-        self.conv_in = nn.Conv1d(config.num_mel_bins, d, kernel_size=3, padding=1)
-        self.conv_dilated = nn.Conv1d(d, d, kernel_size=3, stride=config.spectrogram_stride, padding=2, dilation=2)
-        self.conv_depthwise = nn.Conv1d(d, d, kernel_size=3, padding=1, groups=d)
-        self.conv_pointwise = nn.Conv1d(d, d, kernel_size=1)
-        self.squeeze_excitation = SqueezeExcitation(d, config.squeeze_excitation_reduction)
-        self.conv_out = nn.Conv1d(d, d, kernel_size=3, padding=1)
-        self.act = ACT2FN[config.activation_function]
-        self.dropout = nn.Dropout(config.dropout)
-
-    def forward(self, features: torch.Tensor, frame_lengths: torch.Tensor | None):
-        """features (batch, mels, frames) -> (batch, positions, d_model), valid positions per clip."""
-        x = masked(self.act(self.conv_in(features)), length_mask(frame_lengths, features.shape[-1]))
-        x = self.conv_dilated(x)
-        lengths = None if frame_lengths is None else conv_output_lengths(frame_lengths, self.conv_dilated)
-        mask = length_mask(lengths, x.shape[-1])
-        x = self.conv_pointwise(self.conv_depthwise(masked(x, mask)))
-        x = self.dropout(self.act(self.squeeze_excitation(masked(x, mask), mask)))
-        x = masked(self.conv_out(masked(x, mask)), mask)
-        return x.transpose(1, 2), lengths
-
-
-def conv1d_time_major(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
-    """`conv` on time-major x (batch, time, in) -> (batch, positions, out), computed as matrix products.
-
-    Equal to `conv(x.transpose(1, 2)).transpose(1, 2)` up to float rounding. Why: for the waveform's long, thin,
-    strided convolutions, oneDNN's backward pass is slow on CPU (a training step spent ~40% more in them), and
-    time-major activations need no transposes. When kernel = taps * stride, the padded signal is cut into
-    stride-long blocks (a free view) and position t sums `taps` consecutive blocks, each through its slice of the
-    kernel, so no input sample is copied; other kernels fall back to `unfold`.
-    """
-    (kernel,), (stride,), (padding,) = conv.kernel_size, conv.stride, conv.padding
-    x = F.pad(x, (0, 0, padding, padding))
-    if kernel % stride:
-        return F.linear(x.unfold(1, kernel, stride).flatten(2), conv.weight.flatten(1), conv.bias)
-    taps, out = kernel // stride, conv.out_channels
-    blocks = x[:, : x.shape[1] // stride * stride].unflatten(1, (-1, stride)).flatten(2)  # (batch, blocks, stride*in)
-    # (out, in, taps*stride) -> (taps*out, stride*in), matching the (sample, channel) order inside a block
-    weight = conv.weight.unflatten(2, (taps, stride)).permute(2, 0, 3, 1).flatten(2).flatten(0, 1)
-    per_block = F.linear(blocks, weight)  # (batch, blocks, taps*out)
-    positions = per_block.shape[1] - taps + 1
-    y = per_block[:, :positions, :out]
-    for tap in range(1, taps):
-        y = y + per_block[:, tap : tap + positions, tap * out : (tap + 1) * out]
-    return y + conv.bias
-
-
-class EchoWaveformFrontEnd(nn.Module):
-    """Strided convolutions over the raw waveform, each followed by the activation."""
-
-    def __init__(self, config: EchoConfig):
-        super().__init__()
-        channels = [1, *config.waveform_conv_channels]
-        self.convs = nn.ModuleList(
-            nn.Conv1d(c_in, c_out, kernel_size=k, stride=s, padding=(k - s) // 2)
-            for c_in, c_out, k, s in zip(
-                channels[:-1], channels[1:], config.waveform_conv_kernels, config.waveform_conv_strides, strict=True
-            )
-        )
-        self.act = ACT2FN[config.activation_function]
-
-    def forward(self, waveform: torch.Tensor, sample_lengths: torch.Tensor | None):
-        """waveform (batch, samples) -> (batch, positions, d_model), valid positions per clip."""
-        x, lengths = waveform.unsqueeze(-1), sample_lengths  # time-major: (batch, samples, 1)
-        for conv in self.convs:
-            x = self.act(conv1d_time_major(x, conv))
-            lengths = None if lengths is None else conv_output_lengths(lengths, conv)
-            mask = length_mask(lengths, x.shape[1])
-            x = masked(x, None if mask is None else mask.transpose(1, 2))
-        return x, lengths
-
-
-def fit_length(x: torch.Tensor, length: int) -> torch.Tensor:
-    """Trim or zero-pad (batch, time, channels) to `length` frames."""
-    return x[:, :length] if x.shape[1] >= length else F.pad(x, (0, 0, 0, length - x.shape[1]))
-
-
-def pool_zero_frames(is_zero: torch.BoolTensor, size: int, positions: int) -> torch.BoolTensor:
-    """A position is zero when every input frame (or sample) it covers is zero."""
-    pad = positions * size - is_zero.shape[1]
-    if pad > 0:
-        is_zero = F.pad(is_zero, (0, pad), value=True)
-    return is_zero[:, : positions * size].view(is_zero.shape[0], positions, size).all(-1)
 
 
 # ------------------------------------------------------------------------------------------ pretrained base

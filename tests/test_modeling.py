@@ -9,7 +9,7 @@ import torch
 from conftest import audio_inputs, tiny_config, tiny_model
 
 from echo_hf import EchoConfig, EchoForConditionalGeneration
-from echo_hf.modeling_echo import eager_attention_forward, zero_key_bias
+from echo_hf.attention_echo import eager_attention_forward, zero_key_bias
 
 
 def labels_for(batch: int, length: int, seed: int = 0) -> torch.Tensor:

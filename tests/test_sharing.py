@@ -23,6 +23,8 @@ REPO = "someone/echo-tiny"
 CODE_FILES = {
     "configuration_echo.py",
     "modeling_echo.py",
+    "attention_echo.py",
+    "frontends_echo.py",
     "feature_extraction_echo.py",
     "processing_echo.py",
     "pipeline_echo.py",

@@ -1,0 +1,141 @@
+"""Echo's two audio front-ends: convolutions over log-mels and over the raw waveform, each to d_model per position.
+
+Both respect clip lengths: frames past a clip's end are zeroed after every layer, so a clip padded inside a
+batch computes exactly what it computes alone. The helpers at the end fit the two views to one frame count.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.activations import ACT2FN
+
+from .configuration_echo import EchoConfig
+
+
+def conv_output_lengths(lengths: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """Valid output frames of `conv` for inputs with `lengths` valid frames."""
+    (kernel,), (stride,), (padding,), (dilation,) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
+    return ((lengths + 2 * padding - dilation * (kernel - 1) - 1).div(stride, rounding_mode="floor") + 1).clamp(min=0)
+
+
+def length_mask(lengths: torch.Tensor | None, size: int) -> torch.Tensor | None:
+    """(batch, 1, size) float mask of valid frames; None when every frame is valid."""
+    if lengths is None:
+        return None
+    return (torch.arange(size, device=lengths.device) < lengths[:, None]).unsqueeze(1).float()
+
+
+def masked(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    # Zeroing frames past a clip's end makes a padded clip compute exactly what it computes alone.
+    return x if mask is None else x * mask.to(x.dtype)
+
+
+class SqueezeExcitation(nn.Module):
+    """Channel gates from the clip's mean activation (padding excluded from the mean)."""
+
+    def __init__(self, channels: int, reduction: int):
+        super().__init__()
+        self.fc = nn.Sequential(
+            nn.Linear(channels, channels // reduction),
+            nn.ReLU(),
+            nn.Linear(channels // reduction, channels),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:  # x: (batch, channels, time)
+        if mask is None:
+            pooled = x.mean(-1)
+        else:
+            pooled = (x * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+        return x * self.fc(pooled).unsqueeze(-1)
+
+
+class EchoSpectrogramFrontEnd(nn.Module):
+    """The seed's conv stack over log-mels: k3 -> act -> dilated k3 (strided) -> depthwise k3 -> 1x1 -> SE -> act
+    -> dropout -> k3. The dilated conv's stride brings 100 mel frames/s to 50 positions/s."""
+
+    def __init__(self, config: EchoConfig):
+        super().__init__()
+        d = config.d_model
+        self.conv_in = nn.Conv1d(config.num_mel_bins, d, kernel_size=3, padding=1)
+        self.conv_dilated = nn.Conv1d(d, d, kernel_size=3, stride=config.spectrogram_stride, padding=2, dilation=2)
+        self.conv_depthwise = nn.Conv1d(d, d, kernel_size=3, padding=1, groups=d)
+        self.conv_pointwise = nn.Conv1d(d, d, kernel_size=1)
+        self.squeeze_excitation = SqueezeExcitation(d, config.squeeze_excitation_reduction)
+        self.conv_out = nn.Conv1d(d, d, kernel_size=3, padding=1)
+        self.act = ACT2FN[config.activation_function]
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, features: torch.Tensor, frame_lengths: torch.Tensor | None):
+        """features (batch, mels, frames) -> (batch, positions, d_model), valid positions per clip."""
+        x = masked(self.act(self.conv_in(features)), length_mask(frame_lengths, features.shape[-1]))
+        x = self.conv_dilated(x)
+        lengths = None if frame_lengths is None else conv_output_lengths(frame_lengths, self.conv_dilated)
+        mask = length_mask(lengths, x.shape[-1])
+        x = self.conv_pointwise(self.conv_depthwise(masked(x, mask)))
+        x = self.dropout(self.act(self.squeeze_excitation(masked(x, mask), mask)))
+        x = masked(self.conv_out(masked(x, mask)), mask)
+        return x.transpose(1, 2), lengths
+
+
+def conv1d_time_major(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """`conv` on time-major x (batch, time, in) -> (batch, positions, out), computed as matrix products.
+
+    Equal to `conv(x.transpose(1, 2)).transpose(1, 2)` up to float rounding. Why: for the waveform's long, thin,
+    strided convolutions, oneDNN's backward pass is slow on CPU (a training step spent ~40% more in them), and
+    time-major activations need no transposes. When kernel = taps * stride, the padded signal is cut into
+    stride-long blocks (a free view) and position t sums `taps` consecutive blocks, each through its slice of the
+    kernel, so no input sample is copied; other kernels fall back to `unfold`.
+    """
+    (kernel,), (stride,), (padding,) = conv.kernel_size, conv.stride, conv.padding
+    x = F.pad(x, (0, 0, padding, padding))
+    if kernel % stride:
+        return F.linear(x.unfold(1, kernel, stride).flatten(2), conv.weight.flatten(1), conv.bias)
+    taps, out = kernel // stride, conv.out_channels
+    blocks = x[:, : x.shape[1] // stride * stride].unflatten(1, (-1, stride)).flatten(2)  # (batch, blocks, stride*in)
+    # (out, in, taps*stride) -> (taps*out, stride*in), matching the (sample, channel) order inside a block
+    weight = conv.weight.unflatten(2, (taps, stride)).permute(2, 0, 3, 1).flatten(2).flatten(0, 1)
+    per_block = F.linear(blocks, weight)  # (batch, blocks, taps*out)
+    positions = per_block.shape[1] - taps + 1
+    y = per_block[:, :positions, :out]
+    for tap in range(1, taps):
+        y = y + per_block[:, tap : tap + positions, tap * out : (tap + 1) * out]
+    return y + conv.bias
+
+
+class EchoWaveformFrontEnd(nn.Module):
+    """Strided convolutions over the raw waveform, each followed by the activation."""
+
+    def __init__(self, config: EchoConfig):
+        super().__init__()
+        channels = [1, *config.waveform_conv_channels]
+        self.convs = nn.ModuleList(
+            nn.Conv1d(c_in, c_out, kernel_size=k, stride=s, padding=(k - s) // 2)
+            for c_in, c_out, k, s in zip(
+                channels[:-1], channels[1:], config.waveform_conv_kernels, config.waveform_conv_strides, strict=True
+            )
+        )
+        self.act = ACT2FN[config.activation_function]
+
+    def forward(self, waveform: torch.Tensor, sample_lengths: torch.Tensor | None):
+        """waveform (batch, samples) -> (batch, positions, d_model), valid positions per clip."""
+        x, lengths = waveform.unsqueeze(-1), sample_lengths  # time-major: (batch, samples, 1)
+        for conv in self.convs:
+            x = self.act(conv1d_time_major(x, conv))
+            lengths = None if lengths is None else conv_output_lengths(lengths, conv)
+            mask = length_mask(lengths, x.shape[1])
+            x = masked(x, None if mask is None else mask.transpose(1, 2))
+        return x, lengths
+
+
+def fit_length(x: torch.Tensor, length: int) -> torch.Tensor:
+    """Trim or zero-pad (batch, time, channels) to `length` frames."""
+    return x[:, :length] if x.shape[1] >= length else F.pad(x, (0, 0, 0, length - x.shape[1]))
+
+
+def pool_zero_frames(is_zero: torch.BoolTensor, size: int, positions: int) -> torch.BoolTensor:
+    """A position is zero when every input frame (or sample) it covers is zero."""
+    pad = positions * size - is_zero.shape[1]
+    if pad > 0:
+        is_zero = F.pad(is_zero, (0, pad), value=True)
+    return is_zero[:, : positions * size].view(is_zero.shape[0], positions, size).all(-1)
