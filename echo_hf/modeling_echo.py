@@ -192,6 +192,15 @@ class EchoPreTrainedModel(PreTrainedModel):
 # ------------------------------------------------------------------------------------------ encoder
 
 
+def padded_lengths(mask: torch.Tensor | None) -> torch.Tensor | None:
+    """Valid frames per clip from a (batch, frames) mask, or None when no clip is padded: then the front-ends
+    skip their per-layer masking (a batch of full-length clips computes the same either way)."""
+    if mask is None:
+        return None
+    lengths = mask.sum(-1)
+    return None if bool((lengths == mask.shape[-1]).all()) else lengths
+
+
 class EchoEncoder(EchoPreTrainedModel):
     """Audio encoder: spectrogram and waveform views blended as sigmoid(b) * spec + (1 - sigmoid(b)) * wave,
     sinusoidal positions, pre-norm blocks with rotary self-attention, final RMSNorm. Either view alone works."""
@@ -219,12 +228,12 @@ class EchoEncoder(EchoPreTrainedModel):
         if input_features is None and waveform is None:
             raise ValueError("Echo needs audio: pass `input_features` (log-mels), `waveform`, or both.")
         if input_features is not None:
-            frame_lengths = None if attention_mask is None else attention_mask.sum(-1)
+            frame_lengths = padded_lengths(attention_mask)
             hidden, lengths = self.spectrogram_frontend(input_features, frame_lengths)
             hidden = self.spectrogram_norm(hidden)
             is_zero = pool_zero_frames((input_features == 0).all(1), self.config.spectrogram_stride, hidden.shape[1])
         if waveform is not None:
-            sample_lengths = None if waveform_attention_mask is None else waveform_attention_mask.sum(-1)
+            sample_lengths = padded_lengths(waveform_attention_mask)
             wave, wave_lengths = self.waveform_frontend(waveform, sample_lengths)
             wave = self.waveform_norm(wave)
             if input_features is None:
