@@ -79,28 +79,26 @@ class EchoSpectrogramFrontEnd(nn.Module):
 
 
 def conv1d_time_major(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
-    """`conv` on time-major x (batch, time, in) -> (batch, positions, out), computed as matrix products.
+    """`conv` on time-major x (batch, time, in) -> (batch, positions, out), computed as one matrix product.
 
     Equal to `conv(x.transpose(1, 2)).transpose(1, 2)` up to float rounding. Why: for the waveform's long, thin,
-    strided convolutions, oneDNN's backward pass is slow on CPU (a training step spent ~40% more in them), and
-    time-major activations need no transposes. When kernel = taps * stride, the padded signal is cut into
-    stride-long blocks (a free view) and position t sums `taps` consecutive blocks, each through its slice of the
-    kernel, so no input sample is copied; other kernels fall back to `unfold`.
+    strided convolutions, oneDNN is slow on CPU (its backward pass most of all), and time-major activations need
+    no transposes. When kernel = taps * stride, the padded signal is cut into stride-long blocks (a free view) and
+    each position's window is `taps` consecutive blocks side by side: a copy of the input in (sample, channel)
+    order, far cheaper than the alternatives for these layers (2x faster forward + backward than per-block products
+    summed over shifted slices, whose backward fills and copies an output-sized buffer per tap). Other kernels fall
+    back to `unfold`.
     """
     (kernel,), (stride,), (padding,) = conv.kernel_size, conv.stride, conv.padding
     x = F.pad(x, (0, 0, padding, padding))
     if kernel % stride:
         return F.linear(x.unfold(1, kernel, stride).flatten(2), conv.weight.flatten(1), conv.bias)
-    taps, out = kernel // stride, conv.out_channels
+    taps = kernel // stride
     blocks = x[:, : x.shape[1] // stride * stride].unflatten(1, (-1, stride)).flatten(2)  # (batch, blocks, stride*in)
-    # (out, in, taps*stride) -> (taps*out, stride*in), matching the (sample, channel) order inside a block
-    weight = conv.weight.unflatten(2, (taps, stride)).permute(2, 0, 3, 1).flatten(2).flatten(0, 1)
-    per_block = F.linear(blocks, weight)  # (batch, blocks, taps*out)
-    positions = per_block.shape[1] - taps + 1
-    y = per_block[:, :positions, :out]
-    for tap in range(1, taps):
-        y = y + per_block[:, tap : tap + positions, tap * out : (tap + 1) * out]
-    return y + conv.bias
+    positions = blocks.shape[1] - taps + 1
+    windows = blocks if taps == 1 else torch.cat([blocks[:, tap : tap + positions] for tap in range(taps)], dim=-1)
+    # (out, in, kernel) -> (out, kernel * in): the (sample, channel) order of a window
+    return F.linear(windows, conv.weight.transpose(1, 2).flatten(1), conv.bias)
 
 
 class EchoWaveformFrontEnd(nn.Module):

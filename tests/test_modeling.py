@@ -10,6 +10,7 @@ from conftest import audio_inputs, tiny_config, tiny_model
 
 from echo_hf import EchoConfig, EchoForConditionalGeneration
 from echo_hf.attention_echo import eager_attention_forward, zero_key_bias
+from echo_hf.frontends_echo import conv1d_time_major
 
 
 def labels_for(batch: int, length: int, seed: int = 0) -> torch.Tensor:
@@ -149,6 +150,22 @@ def test_fix9_cross_attention_keys_are_computed_once_per_generation(model):
     model.generate(**audio_inputs([1.0]), max_new_tokens=6, min_new_tokens=6)
     handle.remove()
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("channels, kernel, stride", [((1, 8), 20, 10), ((8, 16), 8, 4), ((16, 32), 4, 4), ((4, 6), 7, 3)])
+def test_time_major_waveform_convolution_equals_conv1d(channels, kernel, stride):
+    # The waveform front-end's convolutions run as matrix products on time-major activations (block windows when
+    # kernel = taps * stride, `unfold` otherwise): outputs and gradients must be nn.Conv1d's.
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(*channels, kernel, stride=stride, padding=(kernel - stride) // 2)
+    x = torch.randn(2, 997, channels[0], requires_grad=True)
+    expected = conv(x.transpose(1, 2)).transpose(1, 2)
+    expected_grads = torch.autograd.grad(expected.square().sum(), (x, conv.weight, conv.bias))
+    got = conv1d_time_major(x, conv)
+    got_grads = torch.autograd.grad(got.square().sum(), (x, conv.weight, conv.bias))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    for g, e in zip(got_grads, expected_grads, strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4)
 
 
 def test_fix10_short_clips_use_fewer_positions_and_batch_equals_single():
