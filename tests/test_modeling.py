@@ -152,7 +152,9 @@ def test_fix9_cross_attention_keys_are_computed_once_per_generation(model):
     assert len(calls) == 1
 
 
-@pytest.mark.parametrize("channels, kernel, stride", [((1, 8), 20, 10), ((8, 16), 8, 4), ((16, 32), 4, 4), ((4, 6), 7, 3)])
+@pytest.mark.parametrize(
+    "channels, kernel, stride", [((1, 8), 20, 10), ((8, 16), 8, 4), ((16, 32), 4, 4), ((4, 6), 7, 3)]
+)
 def test_time_major_waveform_convolution_equals_conv1d(channels, kernel, stride):
     # The waveform front-end's convolutions run as matrix products on time-major activations (block windows when
     # kernel = taps * stride, `unfold` otherwise): outputs and gradients must be nn.Conv1d's.
