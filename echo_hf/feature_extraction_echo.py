@@ -11,6 +11,8 @@ from transformers import BatchFeature, SequenceFeatureExtractor
 from transformers.audio_utils import mel_filter_bank
 from transformers.utils import PaddingStrategy, logging
 
+from .spectrogram_echo import log_mel_spectrogram, mel_bands
+
 logger = logging.get_logger(__name__)
 
 INT16_SCALE = 32768.0
@@ -141,76 +143,22 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
     # CPU block size in frames: a block's windowed frames and spectrum (0.8 MB each at n_fft=400) stay in L2
     # cache instead of making full-batch temporaries. Other devices take each clip in one block.
     _cpu_block_frames = 512
-    # Mels per band of the banded mel projection (see `_mel_bands`).
+    # Mels per band of the banded mel projection (see `spectrogram_echo.mel_bands`).
     _mel_band_size = 32
 
     def _log_mel(self, waveform: torch.Tensor, n_frames: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised log-mels (batch, feature_size, frames) and the frame mask (batch, frames).
-
-        `waveform` (batch, samples) is zero past each clip's end; clip `b` has `n_frames[b]` valid frames. Equal
-        (to float rounding) to `torch.stft` with `center=True, pad_mode="constant"`, power `|X|^2`, the mel
-        matmul and the floored log, with frames past each clip's end set to 0, but only valid frames are
-        transformed.
-        """
-        batch, num_samples = waveform.shape
-        frames = self.num_frames(num_samples)
+        """Normalised log-mels (batch, feature_size, frames) and the frame mask (batch, frames)."""
         device = waveform.device
-        n_fft, hop, pad = self.n_fft, self.hop_length, self.n_fft // 2
-        num_bins = n_fft // 2 + 1
-        window = torch.hann_window(n_fft, device=device, dtype=waveform.dtype)
-        bands = self._mel_bands(device)
-        block = self._cpu_block_frames if device.type == "cpu" else max(n_frames)
-        windowed_buffer = torch.empty(min(block, max(n_frames)), n_fft, dtype=waveform.dtype, device=device)
-        spectrum_buffer = torch.empty(windowed_buffer.shape[0], num_bins, dtype=torch.complex64, device=device)
-        # Every element is written once below: valid frames by the mel projection, padding frames with 0.
-        features = torch.empty(batch, self.feature_size, frames, dtype=waveform.dtype, device=device)
-        for row, clip_frames in enumerate(n_frames):
-            features[row, :, clip_frames:] = 0.0
-            for first in range(0, clip_frames, block):
-                count = min(block, clip_frames - first)
-                # Frame t covers samples [t * hop - pad, t * hop - pad + n_fft) of the clip, zeros outside it
-                # (the row is already zero past the clip's end, so only the batch's ends need padding).
-                start, stop = first * hop - pad, (first + count - 1) * hop - pad + n_fft
-                segment = waveform[row, max(start, 0) : min(stop, num_samples)]
-                if start < 0 or stop > num_samples:
-                    segment = torch.nn.functional.pad(segment, (max(-start, 0), max(stop - num_samples, 0)))
-                windowed = torch.mul(segment.unfold(0, n_fft, hop), window, out=windowed_buffer[:count])
-                spectrum = torch.fft.rfft(windowed, out=spectrum_buffer[:count])
-                # Power as re^2 + im^2 in place, (count, 2 * num_bins) interleaved; the mel weights are
-                # repeated for re and im so that the matmul adds the two squares.
-                squares = torch.view_as_real(spectrum).view(count, 2 * num_bins)
-                squares.mul_(squares)
-                mel = features[row, :, first : first + count]
-                for mel_start, mel_stop, bin_start, bin_stop, weights in bands:
-                    torch.mm(weights, squares[:, bin_start:bin_stop].T, out=mel[mel_start:mel_stop])
-                # log10(max(mel, floor)) - log10(floor) written as log10(max(mel / floor, 1)): silence gives
-                # log10(1), exactly 0, with no float rounding of log10(floor) left over.
-                mel.div_(self.log_floor).clamp_(min=1.0).log10_().div_(self.log_scale)
-        clip_frames = torch.tensor(n_frames, device=device)
-        frame_mask = (torch.arange(frames, device=device) < clip_frames[:, None]).to(torch.int32)
-        return features, frame_mask
-
-    def _mel_bands(self, device: torch.device) -> list[tuple[int, int, int, int, torch.Tensor]]:
-        """The mel filters as bands of `_mel_band_size` mels, each with the only bins it has weights for.
-
-        A mel filter is a triangle over a few neighbouring bins, so a band of consecutive mels needs a narrow
-        bin range: (mel_start, mel_stop, start, stop, weights) with weights (mels, stop - start) over the
-        interleaved (re, im) squares of bins [start / 2, stop / 2). The weights left out are exactly zero, so
-        each mel sums the same terms as the full matmul (to float rounding of the summation order).
-        """
-        filters = torch.from_numpy(self.mel_filters).to(device=device, dtype=torch.float32)
-        # (feature_size, 2 * num_bins): each bin's weight for its real and its imaginary square
-        interleaved = filters.T.repeat_interleave(2, dim=1)
-        nonzero = self.mel_filters != 0
-        bands = []
-        for mel_start in range(0, self.feature_size, self._mel_band_size):
-            mel_stop = min(mel_start + self._mel_band_size, self.feature_size)
-            used = np.flatnonzero(nonzero[:, mel_start:mel_stop].any(axis=1))
-            # an all-zero band still needs one (zero-weight) bin so that the matmul writes its zeros
-            first, last = (int(used[0]), int(used[-1])) if used.size else (0, 0)
-            weights = interleaved[mel_start:mel_stop, 2 * first : 2 * last + 2].contiguous()
-            bands.append((mel_start, mel_stop, 2 * first, 2 * last + 2, weights))
-        return bands
+        return log_mel_spectrogram(
+            waveform,
+            n_frames,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            bands=mel_bands(self.mel_filters, self._mel_band_size, device),
+            log_floor=self.log_floor,
+            log_scale=self.log_scale,
+            block_frames=self._cpu_block_frames if device.type == "cpu" else max(n_frames),
+        )
 
     def _check_sampling_rate(self, sampling_rate: int | None) -> None:
         if sampling_rate is None:

@@ -26,6 +26,7 @@ CODE_FILES = {
     "attention_echo.py",
     "frontends_echo.py",
     "feature_extraction_echo.py",
+    "spectrogram_echo.py",
     "processing_echo.py",
     "pipeline_echo.py",
     "audio_loading.py",
