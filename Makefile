@@ -27,4 +27,6 @@ demo: install system-deps
 	$(PYTHON) scripts/demo_transcribe.py $(DEMO_OUT) $(CORPUS) --split test
 
 bench: install
-	$(PYTHON) scripts/bench.py
+	# One thread, and glibc keeping freed memory for reuse rather than unmapping it: on a shared 2-core VM the
+	# page faults of re-mapped large tensors made repeated steps of either model swing by up to 20%.
+	MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 $(PYTHON) scripts/bench.py --threads 1

@@ -375,7 +375,7 @@ class EchoDecoder(EchoPreTrainedModel):
         positions = torch.arange(past_length, past_length + length, device=input_ids.device)
         hidden = self.embed_tokens(input_ids) + self.embed_positions[positions]
         if self.embedding_rotary is not None:
-            hidden = apply_rotary(hidden, *self.embedding_rotary(positions))
+            hidden = apply_rotary(hidden, self.embedding_rotary(positions))
         hidden = self.dropout(hidden)
 
         dtype = compute_dtype(hidden)
