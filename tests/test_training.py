@@ -1,4 +1,4 @@
-"""echo-train end to end on a tiny on-disk DatasetDict: outputs, reload, resume, torchrun, config errors."""
+"""echo-train end to end on a tiny on-disk DatasetDict: outputs, reload, resume, torchrun and accelerate, errors."""
 
 import json
 import os
@@ -114,10 +114,22 @@ def test_resume_from_checkpoint_continues_to_identical_weights(workdir):
     )
 
 
-def test_torchrun_two_cpu_processes(workdir):
-    output = workdir / "ddp"
+# accelerate's `--multi_gpu` is what starts several processes (gloo on a CPU-only machine); its `--cpu` flag
+# would run a single process unless MPI is set up.
+LAUNCHERS = {
+    "torchrun": ["-m", "torch.distributed.run", "--nproc_per_node", "2"],
+    "accelerate": [
+        "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_two_cpu_processes_under_each_launcher(workdir, launcher):
+    output = workdir / f"ddp-{launcher}"
     config = write_train_config(
-        workdir / "ddp.json",
+        workdir / f"ddp-{launcher}.json",
         workdir / "model.json",
         workdir / "data",
         output,
@@ -125,7 +137,7 @@ def test_torchrun_two_cpu_processes(workdir):
         training_args={"max_steps": 2, "save_steps": 2},
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "echo_hf.train"]
+    command = [sys.executable, *LAUNCHERS[launcher], "-m", "echo_hf.train"]
     result = subprocess.run([*command, str(config)], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((output / "all_results.json").read_text())
