@@ -1,8 +1,14 @@
 """Echo's positions and zero-aware attention.
 
-Zeros are information here. Keys at "zero" positions (token id 0, silent or padded audio) are not cut out:
-their post-softmax weight is multiplied by `config.zero_attention_epsilon`, which is an additive `log(eps)`
-on their logits, so it runs inside SDPA. The bias is built once per forward and shared by every layer.
+Zeros are information here. Keys at "zero" positions (token id 0, silent or padded audio) are not cut out: their
+post-softmax weight is multiplied by `config.zero_attention_epsilon` (eps), i.e. `log(eps)` is added to their logits.
+
+A zero key carries that mark itself, from the moment it is made: every key gets one extra channel holding `log(eps)`
+(zero key) or 0, every query a matching channel of `1 / scaling`, every value a channel of 0. The scaled dot
+product then adds exactly `log(eps)` to the zero keys' logits, the value channel keeps q, k and v one head size (the
+fused SDPA kernels need that) and is dropped from the output. So a cache stores marked keys, incremental decoding
+needs only the causal structure, and no attention takes a mask of zeros. The seed's variant (`"scale_logits"`:
+zero keys' logits times eps) is the key vector times eps, which needs no extra channel. Both run in SDPA.
 """
 
 import math
@@ -59,35 +65,37 @@ def apply_rotary(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------------ attention
 
-
-def compute_dtype(x: torch.Tensor) -> torch.dtype:
-    """The dtype attention will run in: the autocast dtype when autocast is on, else the tensor's."""
-    if torch.is_autocast_enabled(x.device.type):
-        return torch.get_autocast_dtype(x.device.type)
-    return x.dtype
+# The mark of a zero key when eps = 0: a finite logit whose softmax weight is exactly 0 in every float dtype
+# (exp(-1e4) underflows), so a query whose keys are all zero (a silent clip) still gets finite weights. Finite in
+# float16 too, as are its products with the query channel.
+HARD_MASK_LOGIT = -1e4
 
 
-def zero_key_bias(is_zero: torch.BoolTensor, config: EchoConfig, dtype: torch.dtype) -> torch.Tensor | None:
-    """Additive bias (batch, 1, 1, keys) that multiplies the softmax weight of zero keys by epsilon.
+def mark_zero_keys(
+    key: torch.Tensor, value: torch.Tensor, is_zero: torch.BoolTensor | None, config: EchoConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keys and values (batch, heads, keys, head_dim) as attention and the cache keep them: zero keys marked.
 
-    exp(logit + log eps) = eps * exp(logit), so after renormalisation the zero keys keep eps of their weight.
-    epsilon = 0 is a hard mask; it uses the dtype's most negative finite number, not -inf, so a query whose
-    keys are all zero (a silent clip) still gets finite, uniform weights.
+    `is_zero` (batch, keys) is True at zero keys; None means none is zero. "bias" mode appends the bias channel
+    (log eps at zero keys, else 0) to the keys and a 0 channel to the values; "scale_logits" scales zero keys by eps.
     """
-    if config.zero_attention_mode != "bias":
-        return None
     eps = config.zero_attention_epsilon
-    fill = math.log(eps) if eps > 0 else torch.finfo(dtype).min
-    bias = torch.zeros(is_zero.shape, dtype=dtype, device=is_zero.device).masked_fill(is_zero, fill)
-    return bias[:, None, None, :]
+    if config.zero_attention_mode == "scale_logits":
+        if is_zero is None:
+            return key, value
+        return key * torch.where(is_zero, eps, 1.0)[:, None, :, None].to(key.dtype), value
+    channel = key.new_zeros(key.shape[0], 1, key.shape[2], 1)
+    if is_zero is not None:
+        channel = channel.masked_fill(is_zero[:, None, :, None], math.log(eps) if eps > 0 else HARD_MASK_LOGIT)
+    return torch.cat([key, channel.expand(-1, key.shape[1], -1, -1)], -1), F.pad(value, (0, 1))
 
 
-def zero_key_logit_scale(is_zero: torch.BoolTensor, config: EchoConfig, dtype: torch.dtype) -> torch.Tensor | None:
-    """The seed's literal variant: a factor (batch, 1, 1, keys) that multiplies the logits of zero keys by eps."""
-    if config.zero_attention_mode != "scale_logits":
-        return None
-    scale = torch.ones(is_zero.shape, dtype=dtype, device=is_zero.device)
-    return scale.masked_fill(is_zero, config.zero_attention_epsilon)[:, None, None, :]
+def mark_queries(query: torch.Tensor, scaling: float, config: EchoConfig) -> torch.Tensor:
+    """Queries (batch, heads, q, head_dim) with the channel that reads the zero keys' bias: `1 / scaling`, so that
+    the scaled dot product adds the bias itself. Unchanged in "scale_logits" mode."""
+    if config.zero_attention_mode == "scale_logits":
+        return query
+    return torch.cat([query, query.new_full((*query.shape[:-1], 1), 1 / scaling)], -1)
 
 
 def eager_attention_forward(
@@ -98,14 +106,22 @@ def eager_attention_forward(
     attention_mask: torch.Tensor | None,
     scaling: float,
     dropout: float = 0.0,
-    logit_scale: torch.Tensor | None = None,
+    is_causal: bool | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reference attention. `attention_mask` is an additive bias broadcastable to (batch, heads, q, k)."""
-    logits = torch.matmul(query, key.transpose(-1, -2)) * scaling  # (batch, heads, q, k)
-    if logit_scale is not None:
-        logits = logits * logit_scale
-    if attention_mask is not None:
+    """Reference attention -> (batch, q, heads, head_dim) and weights (batch, heads, q, k).
+
+    `attention_mask` is the causal structure, broadcastable to (batch, heads, q, k): boolean (True = may attend) or
+    additive. Without one, `is_causal` (default: the module's) masks the future when there are several queries.
+    """
+    logits = torch.matmul(query * scaling, key.transpose(-1, -2))  # (batch, heads, q, k)
+    is_causal = getattr(module, "is_causal", False) if is_causal is None else is_causal
+    if attention_mask is None and is_causal and query.shape[2] > 1:
+        q, k = query.shape[2], key.shape[2]
+        attention_mask = torch.ones(q, k, dtype=torch.bool, device=query.device).tril(k - q)
+    if attention_mask is not None and attention_mask.dtype == torch.bool:
+        logits = logits.masked_fill(~attention_mask, torch.finfo(logits.dtype).min)
+    elif attention_mask is not None:
         logits = logits + attention_mask
     weights = F.softmax(logits.float(), dim=-1).to(query.dtype)
     weights = F.dropout(weights, p=dropout, training=module.training)
@@ -115,12 +131,12 @@ def eager_attention_forward(
 class EchoAttention(nn.Module):
     """Multi-head attention shared by encoder self-, decoder self- and cross-attention. The key has no bias."""
 
-    def __init__(self, config: EchoConfig, num_heads: int, layer_idx: int | None = None, is_cross: bool = False):
+    def __init__(self, config: EchoConfig, num_heads: int, layer_idx: int | None = None, kind: str = "encoder"):
         super().__init__()
-        self.config, self.layer_idx, self.is_cross = config, layer_idx, is_cross
+        self.config, self.layer_idx, self.kind = config, layer_idx, kind
         self.num_heads, self.head_dim = num_heads, config.d_model // num_heads
         self.scaling = self.head_dim**-0.5
-        self.is_causal = False  # causality is part of the bias we pass, never inferred
+        self.is_causal = kind == "decoder"  # read by the attention functions when no mask is given
         self.q_proj = nn.Linear(config.d_model, config.d_model)
         self.k_proj = nn.Linear(config.d_model, config.d_model, bias=False)
         self.v_proj = nn.Linear(config.d_model, config.d_model)
@@ -132,42 +148,44 @@ class EchoAttention(nn.Module):
     def forward(
         self,
         hidden_states: torch.Tensor,
+        key_is_zero: torch.BoolTensor | None,
         key_value_states: torch.Tensor | None = None,
-        attention_bias: torch.Tensor | None = None,
-        logit_scale: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
         rotary: torch.Tensor | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
+        output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """hidden_states (batch, q, d_model) -> (batch, q, d_model) and the weights when asked.
+
+        `key_is_zero` (batch, keys) marks the zero keys among the keys this call makes (the cache keeps earlier ones
+        marked); `attention_mask` is the decoder's causal structure, or None.
+        """
         query = self._heads(self.q_proj(hidden_states))
-        if self.is_cross:
-            cache = past_key_values.cross_attention_cache if past_key_values is not None else None
-            if cache is not None and past_key_values.is_updated.get(self.layer_idx):
-                key, value = cache.layers[self.layer_idx].keys, cache.layers[self.layer_idx].values
-            else:  # the audio's keys and values are computed once per generation, then reused
-                key = self._heads(self.k_proj(key_value_states))
-                value = self._heads(self.v_proj(key_value_states))
-                if cache is not None:
-                    key, value = cache.update(key, value, self.layer_idx)
-                    past_key_values.is_updated[self.layer_idx] = True
+        source = hidden_states if key_value_states is None else key_value_states
+        if self.kind == "cross" and cache is not None and cache.is_updated.get(self.layer_idx):
+            layer = cache.cross_attention_cache.layers[self.layer_idx]  # the audio's keys, made at the first step
+            key, value = layer.keys, layer.values
         else:
-            key, value = self._heads(self.k_proj(hidden_states)), self._heads(self.v_proj(hidden_states))
+            key, value = self._heads(self.k_proj(source)), self._heads(self.v_proj(source))
             if rotary is not None:  # rotate before caching: cached keys keep their absolute positions
                 query, key = apply_rotary(query, rotary), apply_rotary(key, rotary)
-            if past_key_values is not None:
-                key, value = past_key_values.self_attention_cache.update(key, value, self.layer_idx)
+            key, value = mark_zero_keys(key, value, key_is_zero, self.config)
+            if cache is not None and self.kind == "cross":
+                key, value = cache.cross_attention_cache.update(key, value, self.layer_idx)
+                cache.is_updated[self.layer_idx] = True
+            elif cache is not None:
+                key, value = cache.self_attention_cache.update(key, value, self.layer_idx)
 
         attention: Callable = eager_attention_forward
-        if logit_scale is None:  # the seed's logit scaling has no fused kernel
+        if not output_attentions:  # SDPA returns no weights
             attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, attention)
         output, weights = attention(
             self,
-            query,
+            mark_queries(query, self.scaling, self.config),
             key,
             value,
-            attention_bias,
+            attention_mask,
             scaling=self.scaling,
             dropout=self.config.attention_dropout if self.training else 0.0,
-            logit_scale=logit_scale,
-            is_causal=False,
         )
-        return self.out_proj(output.flatten(2)), weights
+        return self.out_proj(output[..., : self.head_dim].flatten(2)), weights

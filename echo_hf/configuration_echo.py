@@ -96,7 +96,8 @@ class EchoConfig(PreTrainedConfig):
     """
 
     model_type = "echo"
-    keys_to_ignore_at_inference = ["past_key_values"]
+    # The cache is not a prediction: the Trainer drops it from eval outputs (5.24 calls it `cache`).
+    keys_to_ignore_at_inference = ["cache", "past_key_values"]
     attribute_map = {
         "hidden_size": "d_model",
         "num_attention_heads": "encoder_attention_heads",

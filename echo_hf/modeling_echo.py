@@ -12,23 +12,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import GenerationMixin, PreTrainedModel
+from transformers import GenerationConfig, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
+from transformers.generation.utils import GenerateOutput
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
-from transformers.utils import can_return_tuple, logging
-
-from .attention_echo import (
-    EchoAttention,
-    EchoRotary,
-    apply_rotary,
-    compute_dtype,
-    sinusoids,
-    zero_key_bias,
-    zero_key_logit_scale,
+from transformers.modeling_outputs import (
+    BaseModelOutputWithPastAndCrossAttentions,
+    Seq2SeqLMOutput,
+    Seq2SeqModelOutput,
 )
+from transformers.utils import ModelOutput, can_return_tuple
+
+from .attention_echo import EchoAttention, EchoRotary, apply_rotary, sinusoids
 from .configuration_echo import EchoConfig
 from .frontends_echo import (
     EchoSpectrogramFrontEnd,
@@ -39,17 +36,30 @@ from .frontends_echo import (
     pool_zero_frames,
 )
 
-logger = logging.get_logger(__name__)
+# transformers 5.24 renamed the cache argument and output field `past_key_values` -> `cache` (the old name stays a
+# deprecated alias until 5.40). Echo takes either name and returns the cache under the installed release's name.
+CACHE_FIELD = "cache" if "cache" in Seq2SeqLMOutput.__dataclass_fields__ else "past_key_values"
+
+
+def pick_cache(cache: Cache | None, past_key_values: Cache | None) -> Cache | None:
+    if cache is not None and past_key_values is not None:
+        raise ValueError("Pass the key/value cache once, as `cache` or as `past_key_values`, not both.")
+    return cache if cache is not None else past_key_values
 
 
 @dataclass
-class EchoEncoderOutput(BaseModelOutput):
-    """`BaseModelOutput` plus `zero_mask` (batch, positions): True where the audio is silent or padding.
+class EchoEncoderOutput(ModelOutput):
+    """The encoder's output: `last_hidden_state` (batch, positions, d_model) and `zero_mask` (batch, positions),
+    True where the audio is silent or padding, then `hidden_states` and `attentions` when asked for.
 
-    The decoder's cross-attention needs it at every generation step, after the features are gone.
+    The decoder's cross-attention needs the zero mask at every generation step, after the features are gone. It is the
+    second field, never None, so `to_tuple()` keeps it second and a tuple reads back as the same output.
     """
 
+    last_hidden_state: torch.FloatTensor | None = None
     zero_mask: torch.BoolTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 # ------------------------------------------------------------------------------------------ blocks
@@ -76,12 +86,9 @@ class EchoEncoderLayer(GradientCheckpointingLayer):
         self.mlp = EchoMLP(config, config.encoder_ffn_dim)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, hidden_states, attention_bias=None, logit_scale=None, rotary=None):
+    def forward(self, hidden_states, is_zero=None, rotary=None, output_attentions=False):
         attended, weights = self.self_attn(
-            self.self_attn_norm(hidden_states),
-            attention_bias=attention_bias,
-            logit_scale=logit_scale,
-            rotary=rotary,
+            self.self_attn_norm(hidden_states), is_zero, rotary=rotary, output_attentions=output_attentions
         )
         hidden_states = hidden_states + self.dropout(attended)
         hidden_states = hidden_states + self.dropout(self.mlp(self.mlp_norm(hidden_states)))
@@ -94,9 +101,9 @@ class EchoDecoderLayer(GradientCheckpointingLayer):
     def __init__(self, config: EchoConfig, layer_idx: int):
         super().__init__()
         self.self_attn_norm = nn.RMSNorm(config.d_model, eps=config.rms_norm_eps)
-        self.self_attn = EchoAttention(config, config.decoder_attention_heads, layer_idx)
+        self.self_attn = EchoAttention(config, config.decoder_attention_heads, layer_idx, kind="decoder")
         self.cross_attn_norm = nn.RMSNorm(config.d_model, eps=config.rms_norm_eps)
-        self.cross_attn = EchoAttention(config, config.decoder_attention_heads, layer_idx, is_cross=True)
+        self.cross_attn = EchoAttention(config, config.decoder_attention_heads, layer_idx, kind="cross")
         self.mlp_norm = nn.RMSNorm(config.d_model, eps=config.rms_norm_eps)
         self.mlp = EchoMLP(config, config.decoder_ffn_dim)
         self.dropout = nn.Dropout(config.dropout)
@@ -111,27 +118,28 @@ class EchoDecoderLayer(GradientCheckpointingLayer):
         self,
         hidden_states,
         encoder_hidden_states,
-        self_bias=None,
-        self_scale=None,
-        cross_bias=None,
-        cross_scale=None,
+        is_zero=None,
+        encoder_zero_mask=None,
+        causal_mask=None,
         rotary=None,
-        past_key_values=None,
+        cache=None,
+        output_attentions=False,
     ):
         attended, self_weights = self.self_attn(
             self.self_attn_norm(hidden_states),
-            attention_bias=self_bias,
-            logit_scale=self_scale,
+            is_zero,
+            attention_mask=causal_mask,
             rotary=rotary,
-            past_key_values=past_key_values,
+            cache=cache,
+            output_attentions=output_attentions,
         )
         hidden_states = hidden_states + self.dropout(attended)
         cross, cross_weights = self.cross_attn(
             self.cross_attn_norm(hidden_states),
+            encoder_zero_mask,
             key_value_states=encoder_hidden_states,
-            attention_bias=cross_bias,
-            logit_scale=cross_scale,
-            past_key_values=past_key_values,
+            cache=cache,
+            output_attentions=output_attentions,
         )
         if self.cross_gate is None:
             hidden_states = hidden_states + self.dropout(cross)
@@ -268,8 +276,10 @@ class EchoEncoder(EchoPreTrainedModel):
         waveform_attention_mask: torch.LongTensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        **kwargs,
     ) -> EchoEncoderOutput:
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
         hidden, is_zero = self.embed_audio(input_features, waveform, attention_mask, waveform_attention_mask)
         positions = hidden.shape[1]
         if positions > self.config.max_source_positions:
@@ -278,24 +288,21 @@ class EchoEncoder(EchoPreTrainedModel):
                 f"{self.config.max_source_positions}: split long audio into chunks (the pipeline's `chunk_length_s`)."
             )
         hidden = self.dropout(hidden + self.embed_positions[:positions].to(hidden.dtype))
-        dtype = compute_dtype(hidden)
-        bias = zero_key_bias(is_zero, self.config, dtype)
-        scale = zero_key_logit_scale(is_zero, self.config, dtype)
         rotary = self.rotary(torch.arange(positions, device=hidden.device))
 
         all_hidden, all_attentions = (), ()
         for layer in self.layers:
             if output_hidden_states:
                 all_hidden += (hidden,)
-            hidden, weights = layer(hidden, bias, scale, rotary)
+            hidden, weights = layer(hidden, is_zero, rotary, output_attentions)
             if output_attentions:
                 all_attentions += (weights,)
         hidden = self.norm(hidden)
         return EchoEncoderOutput(
             last_hidden_state=hidden,
+            zero_mask=is_zero,
             hidden_states=all_hidden + (hidden,) if output_hidden_states else None,
             attentions=all_attentions if output_attentions else None,
-            zero_mask=is_zero,
         )
 
 
@@ -325,65 +332,73 @@ class EchoDecoder(EchoPreTrainedModel):
         self.norm = nn.RMSNorm(d, eps=config.rms_norm_eps)
         self.post_init()
 
-    def self_attention_masks(self, attention_mask, input_ids, past_length, dtype):
-        """Causal (-inf on future keys) plus the soft zero bias on id-0 keys: (batch, 1, q, past + q)."""
-        batch, length = input_ids.shape
-        if attention_mask is None:
-            if past_length:
+    def causal_mask(self, attention_mask, past_length, length: int, key_length: int, device) -> torch.Tensor | None:
+        """Which keys each new token may attend to, as the attention functions take it.
+
+        None when that is plain causality over the keys (no cache yet, or one new token after all cached ones): the
+        attention functions apply it themselves. Else (batch or 1, 1, new tokens, keys), True = may attend: a static
+        cache holds unwritten slots, a continued cache holds earlier tokens. A 4-D `attention_mask` is taken as this
+        structure (generate builds one for static caches); a 2-D one (batch, keys) hides the keys where it is 0.
+        """
+        if attention_mask is not None and attention_mask.dim() == 4:
+            return attention_mask
+        dynamic = isinstance(past_length, int) and key_length == past_length + length
+        if attention_mask is None and dynamic and (past_length == 0 or length == 1):
+            return None
+        query_positions = torch.arange(length, device=device) + past_length
+        mask = (torch.arange(key_length, device=device) <= query_positions[:, None])[None, None]
+        if attention_mask is not None:
+            if attention_mask.dim() != 2 or attention_mask.shape[-1] != key_length:
                 raise ValueError(
-                    "With a cache, pass `decoder_attention_mask` for the past and current tokens (1 = token, "
-                    "0 = id 0) so that past zero tokens keep their soft mask; `generate()` does this for you."
+                    f"`decoder_attention_mask` has shape {tuple(attention_mask.shape)}; with {key_length} decoder "
+                    "positions (cached and new) it must be (batch, positions) or 4-D. Echo needs none: token id 0 "
+                    "carries its soft mask itself."
                 )
-            attention_mask = input_ids != self.config.pad_token_id
-        if attention_mask.shape[-1] != past_length + length:
-            raise ValueError(
-                f"`decoder_attention_mask` covers {attention_mask.shape[-1]} tokens; the cache holds {past_length} "
-                f"and {length} are new, so it must cover {past_length + length}."
-            )
-        is_zero = attention_mask == 0
-        query_positions = torch.arange(past_length, past_length + length, device=input_ids.device)
-        key_positions = torch.arange(past_length + length, device=input_ids.device)
-        future = key_positions[None, :] > query_positions[:, None]
-        causal = torch.zeros(future.shape, dtype=dtype, device=input_ids.device).masked_fill(future, float("-inf"))
-        bias = zero_key_bias(is_zero, self.config, dtype)
-        bias = causal[None, None] if bias is None else bias + causal
-        return bias, zero_key_logit_scale(is_zero, self.config, dtype)
+            mask = mask & attention_mask[:, None, None, :].bool()
+        return mask
 
     @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor,
-        attention_mask: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
         encoder_hidden_states: torch.FloatTensor | None = None,
         encoder_zero_mask: torch.BoolTensor | None = None,
+        cache: Cache | None = None,
         past_key_values: Cache | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        **kwargs,
-    ) -> Seq2SeqModelOutput:
+    ) -> BaseModelOutputWithPastAndCrossAttentions:
+        r"""
+        attention_mask (`torch.Tensor`, *optional*): hard structure over the decoder positions, (batch, cached + new)
+            with 0 = hidden, or 4-D; not needed for id-0 tokens, which are soft-masked by their id.
+        encoder_zero_mask (`torch.BoolTensor` of shape `(batch, audio positions)`): True where the audio is silent
+            or padding (`EchoEncoderOutput.zero_mask`).
+        cache / past_key_values (`EncoderDecoderCache`, *optional*): the key/value cache, under either name.
+        """
+        cache = pick_cache(cache, past_key_values)
         use_cache = self.config.use_cache if use_cache is None else use_cache
-        if use_cache and past_key_values is None:
-            past_key_values = EncoderDecoderCache(DynamicCache(), DynamicCache())
-        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        if use_cache and cache is None:
+            cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
         length = input_ids.shape[1]
-        if past_length + length > self.config.max_target_positions:
+        past_length = cache.get_seq_length() if cache is not None else 0
+        key_length = cache.get_mask_sizes(length, 0)[0] if cache is not None else length
+        if key_length > self.config.max_target_positions:
             raise ValueError(
-                f"The decoder got {past_length + length} tokens but takes at most "
+                f"The decoder got {key_length} positions (cached and new) but takes at most "
                 f"{self.config.max_target_positions} (`max_target_positions`): shorten the labels or max_new_tokens."
             )
-        positions = torch.arange(past_length, past_length + length, device=input_ids.device)
+        positions = torch.arange(length, device=input_ids.device) + past_length
         hidden = self.embed_tokens(input_ids) + self.embed_positions[positions]
         if self.embedding_rotary is not None:
             hidden = apply_rotary(hidden, self.embedding_rotary(positions))
         hidden = self.dropout(hidden)
-
-        dtype = compute_dtype(hidden)
-        self_bias, self_scale = self.self_attention_masks(attention_mask, input_ids, past_length, dtype)
-        cross_bias = cross_scale = None
-        if encoder_zero_mask is not None:
-            cross_bias = zero_key_bias(encoder_zero_mask, self.config, dtype)
-            cross_scale = zero_key_logit_scale(encoder_zero_mask, self.config, dtype)
+        is_zero = input_ids == self.config.pad_token_id  # id 0 keys carry their soft mask into the cache
+        causal_mask = self.causal_mask(attention_mask, past_length, length, key_length, input_ids.device)
         rotary = self.rotary(positions)
 
         all_hidden, self_attentions, cross_attentions = (), (), ()
@@ -393,23 +408,23 @@ class EchoDecoder(EchoPreTrainedModel):
             hidden, self_weights, cross_weights = layer(
                 hidden,
                 encoder_hidden_states,
-                self_bias,
-                self_scale,
-                cross_bias,
-                cross_scale,
+                is_zero,
+                encoder_zero_mask,
+                causal_mask,
                 rotary,
-                past_key_values=past_key_values,
+                cache=cache,
+                output_attentions=output_attentions,
             )
             if output_attentions:
                 self_attentions += (self_weights,)
                 cross_attentions += (cross_weights,)
         hidden = self.norm(hidden)
-        return Seq2SeqModelOutput(
+        return BaseModelOutputWithPastAndCrossAttentions(
             last_hidden_state=hidden,
-            past_key_values=past_key_values if use_cache else None,
-            decoder_hidden_states=all_hidden + (hidden,) if output_hidden_states else None,
-            decoder_attentions=self_attentions if output_attentions else None,
+            hidden_states=all_hidden + (hidden,) if output_hidden_states else None,
+            attentions=self_attentions if output_attentions else None,
             cross_attentions=cross_attentions if output_attentions else None,
+            **{CACHE_FIELD: cache if use_cache else None},
         )
 
 
@@ -421,6 +436,14 @@ def shift_tokens_right(labels: torch.LongTensor, decoder_start_token_id: int) ->
     shifted = labels.new_full(labels.shape, decoder_start_token_id)
     shifted[:, 1:] = labels[:, :-1]
     return shifted.masked_fill(shifted == -100, 0)
+
+
+def as_encoder_output(encoder_outputs: ModelOutput | tuple) -> ModelOutput:
+    """`encoder_outputs` as given to `forward`: an output object, or a tuple read as `EchoEncoderOutput`'s fields in
+    order (`last_hidden_state`, `zero_mask`, ...), which is what `EchoEncoderOutput.to_tuple()` gives."""
+    if isinstance(encoder_outputs, ModelOutput):
+        return encoder_outputs
+    return EchoEncoderOutput(*encoder_outputs)
 
 
 class EchoModel(EchoPreTrainedModel):
@@ -449,14 +472,19 @@ class EchoModel(EchoPreTrainedModel):
         attention_mask: torch.LongTensor | None = None,
         waveform_attention_mask: torch.LongTensor | None = None,
         decoder_input_ids: torch.LongTensor | None = None,
-        decoder_attention_mask: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: EchoEncoderOutput | tuple | None = None,
+        cache: Cache | None = None,
         past_key_values: Cache | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        **kwargs,
     ) -> Seq2SeqModelOutput:
+        r"""
+        attention_mask / waveform_attention_mask (`torch.LongTensor`, *optional*): 1 for the valid mel frames /
+            samples of each clip, 0 for padding (the feature extractor returns both).
+        encoder_outputs (`EchoEncoderOutput` or tuple, *optional*): the encoder's output, reused across decoding steps.
+        """
         if encoder_outputs is None:
             encoder_outputs = self.encoder(
                 input_features,
@@ -465,28 +493,29 @@ class EchoModel(EchoPreTrainedModel):
                 waveform_attention_mask,
                 output_attentions=output_attentions,
                 output_hidden_states=output_hidden_states,
+                return_dict=True,
             )
-        elif not isinstance(encoder_outputs, BaseModelOutput):
-            encoder_outputs = EchoEncoderOutput(*encoder_outputs)
+        encoder_outputs = as_encoder_output(encoder_outputs)
         decoder_outputs = self.decoder(
             decoder_input_ids,
             decoder_attention_mask,
             encoder_outputs.last_hidden_state,
-            getattr(encoder_outputs, "zero_mask", None),
-            past_key_values=past_key_values,
+            encoder_outputs.get("zero_mask"),
+            cache=pick_cache(cache, past_key_values),
             use_cache=use_cache,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         return Seq2SeqModelOutput(
             last_hidden_state=decoder_outputs.last_hidden_state,
-            past_key_values=decoder_outputs.past_key_values,
-            decoder_hidden_states=decoder_outputs.decoder_hidden_states,
-            decoder_attentions=decoder_outputs.decoder_attentions,
+            decoder_hidden_states=decoder_outputs.hidden_states,
+            decoder_attentions=decoder_outputs.attentions,
             cross_attentions=decoder_outputs.cross_attentions,
             encoder_last_hidden_state=encoder_outputs.last_hidden_state,
-            encoder_hidden_states=encoder_outputs.hidden_states,
-            encoder_attentions=encoder_outputs.attentions,
+            encoder_hidden_states=encoder_outputs.get("hidden_states"),
+            encoder_attentions=encoder_outputs.get("attentions"),
+            **{CACHE_FIELD: decoder_outputs[CACHE_FIELD] if CACHE_FIELD in decoder_outputs else None},
         )
 
 
@@ -494,6 +523,7 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
     """Echo with its language-model head (tied to the token embedding): training loss and `generate()`."""
 
     _tied_weights_keys = {"proj_out.weight": "model.decoder.embed_tokens.weight"}
+    accepts_loss_kwargs = True  # the Trainer then passes `num_items_in_batch`, which `forward` names
 
     def __init__(self, config: EchoConfig):
         super().__init__(config)
@@ -502,9 +532,6 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
         # Per-position token scores for the auxiliary CTC loss; only built when the loss is on.
         self.ctc_head = nn.Linear(config.d_model, config.vocab_size) if config.ctc_loss_weight > 0 else None
         self.post_init()
-        # Transcripts may fill the decoder (its start token included). Set as max_length, not max_new_tokens: a
-        # saved generation config keeps the default max_length too, and transformers warns when both are set.
-        self.generation_config.max_length = config.max_target_positions
 
     def get_encoder(self, modality: str | None = None) -> EchoEncoder:
         return self.model.encoder
@@ -523,15 +550,15 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
         attention_mask: torch.LongTensor | None = None,
         waveform_attention_mask: torch.LongTensor | None = None,
         decoder_input_ids: torch.LongTensor | None = None,
-        decoder_attention_mask: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: EchoEncoderOutput | tuple | None = None,
+        cache: Cache | None = None,
         past_key_values: Cache | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         num_items_in_batch: int | torch.Tensor | None = None,
-        **kwargs,
     ) -> Seq2SeqLMOutput:
         r"""
         labels (`torch.LongTensor` of shape `(batch, tokens)`): target ids, each transcript ending with its id 0
@@ -556,10 +583,11 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
             decoder_input_ids,
             decoder_attention_mask,
             encoder_outputs=encoder_outputs,
-            past_key_values=past_key_values,
+            cache=pick_cache(cache, past_key_values),
             use_cache=use_cache,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         logits = self.proj_out(outputs.last_hidden_state)  # (batch, tokens, vocab)
         loss = None
@@ -578,13 +606,13 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
         return Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
             decoder_hidden_states=outputs.decoder_hidden_states,
             decoder_attentions=outputs.decoder_attentions,
             cross_attentions=outputs.cross_attentions,
             encoder_last_hidden_state=outputs.encoder_last_hidden_state,
             encoder_hidden_states=outputs.encoder_hidden_states,
             encoder_attentions=outputs.encoder_attentions,
+            **{CACHE_FIELD: outputs[CACHE_FIELD] if CACHE_FIELD in outputs else None},
         )
 
     def ctc_loss(self, encoder_states: torch.Tensor, lengths: torch.LongTensor, labels: torch.LongTensor):
@@ -605,33 +633,41 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
     @torch.no_grad()
     def generate(
         self,
-        input_features: torch.FloatTensor | None = None,
-        waveform: torch.FloatTensor | None = None,
-        attention_mask: torch.LongTensor | None = None,
-        waveform_attention_mask: torch.LongTensor | None = None,
-        encoder_outputs: EchoEncoderOutput | None = None,
         inputs: torch.FloatTensor | None = None,
+        generation_config: GenerationConfig | None = None,
+        *args,
         **kwargs,
-    ) -> torch.LongTensor:
+    ) -> torch.LongTensor | GenerateOutput:
         """Transcribe: encode the audio once (either view or both), then decode with the cache.
 
-        `inputs` is an alias of `input_features` (the name the ASR pipeline uses); every other keyword argument
-        (`num_beams`, `max_new_tokens`, a `generation_config`, ...) goes to `GenerationMixin.generate`.
+        The arguments are `GenerationMixin.generate`'s, in its order; `inputs` is the log-mels (`input_features`
+        also works, as the ASR pipeline passes them), and the other audio inputs are keywords: `waveform`,
+        `attention_mask` (mel frames), `waveform_attention_mask`, or a ready `encoder_outputs`. Without a length
+        (`max_new_tokens` or `max_length`, in the call or a generation config) a transcript may fill the decoder.
         """
-        if encoder_outputs is None:
-            encoder_outputs = self.get_encoder()(
-                input_features if input_features is not None else inputs,
-                waveform,
-                attention_mask,
-                waveform_attention_mask,
+        if inputs is not None and kwargs.get("input_features") is not None:
+            raise ValueError("Pass the log-mels once: as `inputs` or as `input_features`, not both.")
+        features = kwargs.pop("input_features", None) if inputs is None else inputs
+        audio = {name: kwargs.pop(name, None) for name in ("waveform", "waveform_attention_mask")}
+        # `attention_mask` (the mel frames') stays in the keywords too: generate() reads it as the encoder's mask, as
+        # for any speech seq2seq model, and warns about padded batches without one.
+        audio["attention_mask"] = kwargs.get("attention_mask")
+        config = generation_config if generation_config is not None else self.generation_config
+        if kwargs.get("encoder_outputs") is None:
+            kwargs["encoder_outputs"] = self.get_encoder()(
+                features,
+                **audio,
+                output_attentions=kwargs.get("output_attentions", config.output_attentions),
+                output_hidden_states=kwargs.get("output_hidden_states", config.output_hidden_states),
                 return_dict=True,
             )
-        # The encoder's position mask stands in for `attention_mask`: it tells generate() the batch is not padded
-        # text (pad and end-of-text are both id 0); the decoder itself reads `zero_mask`.
-        zero_mask = getattr(encoder_outputs, "zero_mask", None)
-        if zero_mask is not None:
-            kwargs.setdefault("attention_mask", (~zero_mask).long())
-        return super().generate(encoder_outputs=encoder_outputs, **kwargs)
+        elif features is not None or any(value is not None for value in audio.values()):
+            raise ValueError("Pass either the audio or `encoder_outputs`, not both.")
+        # Set here, not in the generation config: one set there makes every `max_new_tokens` call warn.
+        lengths = (kwargs.get("max_length"), kwargs.get("max_new_tokens"), config.max_length, config.max_new_tokens)
+        if all(length is None for length in lengths):
+            kwargs["max_length"] = self.config.max_target_positions  # the start token included
+        return super().generate(None, generation_config, *args, **kwargs)
 
     def set_alignment_heads(self, dump: bytes) -> None:
         """Set `config.alignment_heads` from the seed's format: a base85, gzipped boolean (layers, heads) array."""
@@ -640,11 +676,6 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
         if flags.size != shape[0] * shape[1]:
             raise ValueError(f"The alignment-head dump has {flags.size} flags; this decoder has {shape} heads.")
         self.config.alignment_heads = np.argwhere(flags.reshape(shape)).tolist()
-
-    def prepare_inputs_for_generation(self, input_ids: torch.LongTensor, **kwargs) -> dict:
-        # The cache holds keys but not which of them were id 0: give the decoder that for every position so far.
-        kwargs.setdefault("decoder_attention_mask", (input_ids != self.config.pad_token_id).long())
-        return super().prepare_inputs_for_generation(input_ids, **kwargs)
 
 
 __all__ = ["EchoPreTrainedModel", "EchoEncoder", "EchoDecoder", "EchoModel", "EchoForConditionalGeneration"]

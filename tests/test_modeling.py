@@ -2,15 +2,18 @@
 
 import base64
 import gzip
+import math
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import audio_inputs, tiny_config, tiny_model
 
 from echo_hf import EchoConfig, EchoForConditionalGeneration
-from echo_hf.attention_echo import eager_attention_forward, zero_key_bias
+from echo_hf.attention_echo import eager_attention_forward, mark_queries, mark_zero_keys
 from echo_hf.frontends_echo import conv1d_time_major
+from echo_hf.modeling_echo import CACHE_FIELD
 
 
 def labels_for(batch: int, length: int, seed: int = 0) -> torch.Tensor:
@@ -130,16 +133,10 @@ def test_fix9_cached_decoding_equals_full_forward(model):
     ids = torch.tensor([[0, 5, 0, 12, 7, 3], [0, 8, 9, 0, 0, 0]])  # zeros inside and at the end
     full = model(**inputs, decoder_input_ids=ids, use_cache=False).logits
     encoder_outputs = model.get_encoder()(**inputs)
-    past, steps = None, []
-    for t in range(ids.shape[1]):
-        out = model(
-            encoder_outputs=encoder_outputs,
-            decoder_input_ids=ids[:, t : t + 1],
-            decoder_attention_mask=(ids[:, : t + 1] != 0).long(),
-            past_key_values=past,
-            use_cache=True,
-        )
-        past = out.past_key_values
+    cache, steps = None, []
+    for t in range(ids.shape[1]):  # one token at a time, and nothing but the cache carries the past
+        out = model(encoder_outputs=encoder_outputs, decoder_input_ids=ids[:, t : t + 1], cache=cache, use_cache=True)
+        cache = out[CACHE_FIELD]
         steps.append(out.logits)
     torch.testing.assert_close(torch.cat(steps, 1), full, rtol=1e-4, atol=1e-5)
 
@@ -213,16 +210,44 @@ def test_fix11_precision_is_the_callers_choice(model):
 # --- the soft zero mask (DESIGN.md: attention) ---
 
 
+def attend(q, k, v, is_zero, **config):
+    """Eager attention over keys marked as Echo marks them -> output, weights (batch, heads, q, k)."""
+    config = tiny_config(**config)
+    k, v = mark_zero_keys(k, v, is_zero, config)
+    output, weights = eager_attention_forward(torch.nn.Module(), mark_queries(q, 0.35, config), k, v, None, 0.35)
+    return output[..., : q.shape[-1]], weights
+
+
 def test_zero_key_weight_is_epsilon_times_its_unmasked_weight():
     torch.manual_seed(0)
     q, k, v = torch.randn(1, 2, 3, 8), torch.randn(1, 2, 5, 8), torch.randn(1, 2, 5, 8)
     is_zero = torch.tensor([[False, True, False, True, False]])
-    config = tiny_config(zero_attention_epsilon=1e-3)
-    _, plain = eager_attention_forward(torch.nn.Module(), q, k, v, None, scaling=0.35)
-    _, soft = eager_attention_forward(torch.nn.Module(), q, k, v, zero_key_bias(is_zero, config, q.dtype), 0.35)
+    _, plain = attend(q, k, v, None)
+    _, soft = attend(q, k, v, is_zero, zero_attention_epsilon=1e-3)
     ratio = (soft / soft[..., :1]) / (plain / plain[..., :1])  # weights relative to a non-zero key
     expected = torch.where(is_zero, 1e-3, 1.0).expand_as(ratio)
     torch.testing.assert_close(ratio, expected, rtol=1e-4, atol=0)
+
+
+def test_marked_keys_equal_an_additive_bias_and_the_seeds_logit_scaling():
+    # The mark a zero key carries (an extra channel read by the query's 1 / scaling) adds exactly log(eps) to its
+    # logits, in SDPA as in eager; in the seed's mode, eps times the key is eps times its logits.
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 2, 3, 8), torch.randn(2, 2, 5, 8), torch.randn(2, 2, 5, 8)
+    is_zero = torch.tensor([[False, True, False, True, False], [True, False, False, False, True]])
+    logits = q @ k.transpose(-1, -2) * 0.35
+    for mode, reference in (
+        ("bias", logits + torch.where(is_zero, math.log(1e-3), 0.0)[:, None, None, :]),
+        ("scale_logits", logits * torch.where(is_zero, 1e-3, 1.0)[:, None, None, :]),
+    ):
+        expected = reference.softmax(-1) @ v  # (batch, heads, q, head_dim)
+        config = tiny_config(zero_attention_epsilon=1e-3, zero_attention_mode=mode)
+        marked_k, marked_v = mark_zero_keys(k, v, is_zero, config)
+        sdpa = F.scaled_dot_product_attention(mark_queries(q, 0.35, config), marked_k, marked_v, scale=0.35)
+        torch.testing.assert_close(sdpa[..., :8], expected, rtol=1e-5, atol=1e-6)
+        eager, weights = attend(q, k, v, is_zero, zero_attention_epsilon=1e-3, zero_attention_mode=mode)
+        torch.testing.assert_close(eager.transpose(1, 2), expected, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(weights, reference.softmax(-1), rtol=1e-5, atol=1e-6)
 
 
 def test_epsilon_zero_is_a_hard_mask():
@@ -230,9 +255,8 @@ def test_epsilon_zero_is_a_hard_mask():
     q, k, v = torch.randn(1, 2, 3, 8), torch.randn(1, 2, 5, 8), torch.randn(1, 2, 5, 8)
     keep = torch.tensor([0, 2, 4])
     is_zero = torch.tensor([[False, True, False, True, False]])
-    bias = zero_key_bias(is_zero, tiny_config(zero_attention_epsilon=0.0), q.dtype)
-    masked, _ = eager_attention_forward(torch.nn.Module(), q, k, v, bias, scaling=0.35)
-    cut, _ = eager_attention_forward(torch.nn.Module(), q, k[:, :, keep], v[:, :, keep], None, scaling=0.35)
+    masked, _ = attend(q, k, v, is_zero, zero_attention_epsilon=0.0)
+    cut, _ = attend(q, k[:, :, keep], v[:, :, keep], None)
     torch.testing.assert_close(masked, cut)
 
 
@@ -243,15 +267,15 @@ def test_silent_clip_gives_finite_outputs_even_with_a_hard_mask():
     assert torch.isfinite(out.logits).all()
 
 
-def test_seed_logit_scaling_mode_runs_eager_and_differs_from_bias():
+def test_seed_logit_scaling_mode_runs_in_sdpa_and_differs_from_bias():
     inputs, ids = audio_inputs([1.0]), torch.tensor([[0, 5, 0, 9]])
     inputs["input_features"][:, :, :40] = 0
     inputs["waveform"][:, :6400] = 0
-    seed_mode = tiny_model(zero_attention_mode="scale_logits")  # asks for sdpa; falls back to eager
-    bias_mode = tiny_model()
-    a = seed_mode(**inputs, decoder_input_ids=ids).logits
-    b = bias_mode(**inputs, decoder_input_ids=ids).logits
-    assert torch.isfinite(a).all() and (a - b).abs().max() > 1e-4
+    seed_sdpa = tiny_model(zero_attention_mode="scale_logits")(**inputs, decoder_input_ids=ids).logits
+    seed_eager = tiny_model(zero_attention_mode="scale_logits", attn_implementation="eager")
+    bias_mode = tiny_model()(**inputs, decoder_input_ids=ids).logits
+    torch.testing.assert_close(seed_sdpa, seed_eager(**inputs, decoder_input_ids=ids).logits, rtol=1e-4, atol=1e-5)
+    assert torch.isfinite(seed_sdpa).all() and (seed_sdpa - bias_mode).abs().max() > 1e-4
 
 
 # --- equivalences between code paths ---
@@ -300,10 +324,12 @@ def test_generate_from_one_view_only(model):
         assert tokens.shape == (1, 5)
 
 
-def test_generation_config_uses_id_zero():
-    config = tiny_model().generation_config
+def test_generation_config_uses_id_zero_and_transcripts_may_fill_the_decoder(model):
+    config = model.generation_config
     assert (config.decoder_start_token_id, config.eos_token_id, config.pad_token_id) == (0, 0, 0)
-    assert (config.max_length, config.max_new_tokens) == (24, None)  # max_target_positions, start token included
+    assert (config.max_length, config.max_new_tokens) == (None, None)  # no length there: see generate()
+    tokens = model.generate(**audio_inputs([1.0]), min_length=24)  # never stops early, so it runs to the limit
+    assert tokens.shape == (1, 24)  # max_target_positions, the start token included
 
 
 def test_seed_preset_builds_and_runs():
@@ -361,23 +387,6 @@ def test_errors_name_the_problem(model):
         model(**audio_inputs([0.5]), labels=torch.ones(1, 30, dtype=torch.long))
     with pytest.raises(ValueError, match="chunk_length_s"):
         model(**audio_inputs([7.0]), decoder_input_ids=torch.tensor([[0]]))  # 350 positions > 300
-    encoder_outputs = model.get_encoder()(**audio_inputs([0.5]))
-    past = model(encoder_outputs=encoder_outputs, decoder_input_ids=torch.tensor([[0]])).past_key_values
-    with pytest.raises(ValueError, match="decoder_attention_mask"):
-        model(encoder_outputs=encoder_outputs, decoder_input_ids=torch.tensor([[4]]), past_key_values=past)
-
-
-def test_config_rejects_inconsistent_dimensions():
-    with pytest.raises(Exception, match="waveform_conv_channels must end with d_model"):
-        tiny_config(waveform_conv_channels=[8, 16, 32, 64])
-    with pytest.raises(Exception, match="minus its stride must be even"):
-        tiny_config(waveform_conv_kernels=[11, 8, 4, 4])
-    with pytest.raises(Exception, match="token id 0"):
-        tiny_config(eos_token_id=2)
-    with pytest.raises(Exception, match="zero_attention_mode"):
-        tiny_config(zero_attention_mode="multiply")
-    with pytest.raises(Exception, match="ctc_loss_weight"):
-        tiny_config(ctc_loss_weight=1.0)
 
 
 def test_alignment_heads_default_to_the_upper_half_and_load_from_the_seed_format(model):
