@@ -32,7 +32,7 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
         sampling_rate (`int`, *optional*, defaults to 16000):
             Sampling rate in Hz the audio must have; other rates are refused, not resampled.
         padding_value (`float`, *optional*, defaults to 0.0):
-            Value the waveform is padded with. Keep 0.0: the model reads zeros as silence/padding.
+            Value the waveform is padded with. Must be 0.0: the model reads zeros as silence and padding.
         n_fft (`int`, *optional*, defaults to 400):
             STFT window and FFT size in samples (25 ms at 16 kHz).
         hop_length (`int`, *optional*, defaults to 160):
@@ -64,6 +64,11 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
         return_attention_mask: bool = True,
         **kwargs,
     ):
+        if padding_value != 0.0:
+            raise ValueError(
+                f"`padding_value` is {padding_value}, but Echo reads exactly 0 as padding and silence: "
+                "use `padding_value=0.0` (the default)."
+            )
         super().__init__(
             feature_size, sampling_rate, padding_value, return_attention_mask=return_attention_mask, **kwargs
         )
@@ -129,8 +134,6 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
             waveform_mask[row, : clip.shape[0]] = 1
             waveform_mask[row, clip.shape[0] :] = 0
         features, frame_mask = self._log_mel(waveform, [self.num_frames(length) for length in lengths])
-        if self.padding_value != 0.0:
-            waveform = waveform.masked_fill(waveform_mask == 0, self.padding_value)
 
         data = {"input_features": features, "waveform": waveform}
         if return_attention_mask if return_attention_mask is not None else self.return_attention_mask:

@@ -235,3 +235,15 @@ def test_bad_inputs_raise_clear_errors(fe, raw_speech, kwargs, match):
     kwargs.setdefault("sampling_rate", SR)
     with pytest.raises(ValueError, match=match):
         fe(raw_speech, **kwargs)
+
+
+@pytest.mark.parametrize("padding_value", [-1.0, 1e-3])
+def test_nonzero_padding_value_is_rejected(padding_value, tmp_path):
+    with pytest.raises(ValueError, match=rf"`padding_value` is {padding_value}.*padding_value=0\.0"):
+        EchoFeatureExtractor(padding_value=padding_value)
+    # a saved config with another padding value is refused on load, too
+    EchoFeatureExtractor().save_pretrained(tmp_path)
+    path = tmp_path / "preprocessor_config.json"
+    path.write_text(path.read_text().replace('"padding_value": 0.0', f'"padding_value": {padding_value}'))
+    with pytest.raises(ValueError, match=r"`padding_value` is"):
+        EchoFeatureExtractor.from_pretrained(tmp_path)
