@@ -94,7 +94,7 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
 
     def __call__(
         self,
-        raw_speech: np.ndarray | torch.Tensor | Sequence[np.ndarray | torch.Tensor],
+        raw_speech: np.ndarray | torch.Tensor | Sequence[float] | Sequence[np.ndarray | torch.Tensor | Sequence[float]],
         sampling_rate: int | None = None,
         padding: bool | str | PaddingStrategy = "longest",
         max_length: int | None = None,
@@ -106,8 +106,9 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
         """Extract features from one mono clip or a list of mono clips.
 
         Args:
-            raw_speech: a 1-D clip or a list of 1-D clips, as numpy arrays or torch tensors, float (any
-                float dtype, nominally in [-1, 1]) or int16 (scaled by 1/32768).
+            raw_speech: a 1-D clip or a list of 1-D clips, as numpy arrays, torch tensors or lists of numbers,
+                float (any float dtype, nominally in [-1, 1]) or int16 (scaled by 1/32768). As in transformers'
+                Whisper feature extractor, a flat list of numbers is one clip and a list of lists is a batch.
             sampling_rate: rate of `raw_speech` in Hz; must equal `self.sampling_rate`. Pass it to be checked.
             padding: `"longest"` (or `True`) pads to the longest clip; `"max_length"` pads to `max_length`.
             max_length: padded length in samples for `padding="max_length"` (default `n_samples`).
@@ -178,11 +179,15 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
             )
 
     def _as_clip_list(self, raw_speech) -> list:
-        """One clip → [clip]; a list stays a list. A lone 2-D array is multi-channel, never a batch."""
+        """One clip → [clip]; a list of clips stays a list. A flat list of numbers is one clip, as in
+        `WhisperFeatureExtractor`; a lone 2-D array is multi-channel, never a batch."""
         if isinstance(raw_speech, (list, tuple)):
             if len(raw_speech) == 0:
                 raise ValueError("`raw_speech` is an empty list: pass at least one audio clip.")
-            return list(raw_speech)
+            first = raw_speech[0]
+            if isinstance(first, (list, tuple)) or (isinstance(first, (np.ndarray, torch.Tensor)) and first.ndim > 0):
+                return list(raw_speech)
+            return [np.asarray(raw_speech)]
         if isinstance(raw_speech, (np.ndarray, torch.Tensor)):
             return [raw_speech]
         raise ValueError(
