@@ -154,6 +154,10 @@ class EchoConfig(PreTrainedConfig):
                 for head in range(self.decoder_attention_heads)
             ]
         super().__post_init__(**kwargs)
+        # `@strict` runs `validate_architecture` too, but re-raises its ValueError as a
+        # `StrictDataclassClassValidationError`, which is not one: run it here first so that a bad config
+        # raises the documented ValueError. (`save_pretrained` re-validates through `@strict`.)
+        self.validate_architecture()
 
     def validate_architecture(self):
         """Raise a `ValueError` naming the option when the dimensions cannot build a model."""
@@ -195,7 +199,8 @@ class EchoConfig(PreTrainedConfig):
             )
         if not 0.0 <= self.ctc_loss_weight < 1.0:
             raise ValueError(f"ctc_loss_weight must be in [0, 1) (0 disables CTC), got {self.ctc_loss_weight}.")
-        if {self.pad_token_id, self.eos_token_id, self.decoder_start_token_id} != {0}:
+        eos_token_ids = self.eos_token_id if isinstance(self.eos_token_id, list) else [self.eos_token_id]
+        if {self.pad_token_id, *eos_token_ids, self.decoder_start_token_id} != {0}:
             raise ValueError(
                 "Echo uses token id 0 as pad, end of text and decoder start; got pad_token_id="
                 f"{self.pad_token_id}, eos_token_id={self.eos_token_id}, "

@@ -32,7 +32,7 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
         sampling_rate (`int`, *optional*, defaults to 16000):
             Sampling rate in Hz the audio must have; other rates are refused, not resampled.
         padding_value (`float`, *optional*, defaults to 0.0):
-            Value the waveform is padded with. Keep 0.0: the model reads zeros as silence/padding.
+            Value the waveform is padded with. Must be 0.0: the model reads zeros as silence and padding.
         n_fft (`int`, *optional*, defaults to 400):
             STFT window and FFT size in samples (25 ms at 16 kHz).
         hop_length (`int`, *optional*, defaults to 160):
@@ -64,6 +64,11 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
         return_attention_mask: bool = True,
         **kwargs,
     ):
+        if padding_value != 0.0:
+            raise ValueError(
+                f"`padding_value` is {padding_value}, but Echo reads exactly 0 as padding and silence: "
+                "use `padding_value=0.0` (the default)."
+            )
         super().__init__(
             feature_size, sampling_rate, padding_value, return_attention_mask=return_attention_mask, **kwargs
         )
@@ -89,7 +94,7 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
 
     def __call__(
         self,
-        raw_speech: np.ndarray | torch.Tensor | Sequence[np.ndarray | torch.Tensor],
+        raw_speech: np.ndarray | torch.Tensor | Sequence[float] | Sequence[np.ndarray | torch.Tensor | Sequence[float]],
         sampling_rate: int | None = None,
         padding: bool | str | PaddingStrategy = "longest",
         max_length: int | None = None,
@@ -101,8 +106,9 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
         """Extract features from one mono clip or a list of mono clips.
 
         Args:
-            raw_speech: a 1-D clip or a list of 1-D clips, as numpy arrays or torch tensors, float (any
-                float dtype, nominally in [-1, 1]) or int16 (scaled by 1/32768).
+            raw_speech: a 1-D clip or a list of 1-D clips, as numpy arrays, torch tensors or lists of numbers,
+                float (any float dtype, nominally in [-1, 1]) or int16 (scaled by 1/32768). As in transformers'
+                Whisper feature extractor, a flat list of numbers is one clip and a list of lists is a batch.
             sampling_rate: rate of `raw_speech` in Hz; must equal `self.sampling_rate`. Pass it to be checked.
             padding: `"longest"` (or `True`) pads to the longest clip; `"max_length"` pads to `max_length`.
             max_length: padded length in samples for `padding="max_length"` (default `n_samples`).
@@ -129,8 +135,6 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
             waveform_mask[row, : clip.shape[0]] = 1
             waveform_mask[row, clip.shape[0] :] = 0
         features, frame_mask = self._log_mel(waveform, [self.num_frames(length) for length in lengths])
-        if self.padding_value != 0.0:
-            waveform = waveform.masked_fill(waveform_mask == 0, self.padding_value)
 
         data = {"input_features": features, "waveform": waveform}
         if return_attention_mask if return_attention_mask is not None else self.return_attention_mask:
@@ -175,11 +179,15 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
             )
 
     def _as_clip_list(self, raw_speech) -> list:
-        """One clip → [clip]; a list stays a list. A lone 2-D array is multi-channel, never a batch."""
+        """One clip → [clip]; a list of clips stays a list. A flat list of numbers is one clip, as in
+        `WhisperFeatureExtractor`; a lone 2-D array is multi-channel, never a batch."""
         if isinstance(raw_speech, (list, tuple)):
             if len(raw_speech) == 0:
                 raise ValueError("`raw_speech` is an empty list: pass at least one audio clip.")
-            return list(raw_speech)
+            first = raw_speech[0]
+            if isinstance(first, (list, tuple)) or (isinstance(first, (np.ndarray, torch.Tensor)) and first.ndim > 0):
+                return list(raw_speech)
+            return [np.asarray(raw_speech)]
         if isinstance(raw_speech, (np.ndarray, torch.Tensor)):
             return [raw_speech]
         raise ValueError(

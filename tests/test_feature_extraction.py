@@ -170,6 +170,26 @@ def test_torch_and_float64_inputs_match_numpy(fe):
     np.testing.assert_array_equal(from_half, fe(half.float(), sampling_rate=SR)["input_features"])
 
 
+def test_flat_list_is_one_clip_and_list_of_lists_is_a_batch(fe):
+    # As in transformers' Whisper and Wav2Vec2 feature extractors: numbers make one clip, clips make a batch.
+    clips = [tone_with_noise(3200), tone_with_noise(1700, seed=1)]
+    from_array = fe(clips[0], sampling_rate=SR)
+    for flat in (clips[0].tolist(), tuple(clips[0].tolist())):
+        from_flat = fe(flat, sampling_rate=SR)
+        assert from_flat["input_features"].shape == (1, 128, 20)
+        assert set(from_flat) == set(from_array)
+        for key in from_array:
+            np.testing.assert_array_equal(from_flat[key], from_array[key], err_msg=key)
+    from_arrays = fe(clips, sampling_rate=SR)
+    for nested in ([clip.tolist() for clip in clips], tuple(tuple(clip.tolist()) for clip in clips)):
+        from_lists = fe(nested, sampling_rate=SR)
+        assert from_lists["input_features"].shape == (2, 128, 20)
+        for key in from_arrays:
+            np.testing.assert_array_equal(from_lists[key], from_arrays[key], err_msg=key)
+    with pytest.raises(ValueError, match=r"Clip 0 has dtype torch.int64"):  # Python ints, like np.array of them
+        fe([0, 1, 2] * 100, sampling_rate=SR)
+
+
 def test_padding_max_length(fe):
     out = fe([tone_with_noise(8000)], sampling_rate=SR, padding="max_length", return_tensors="pt")
     assert out["input_features"].shape == (1, 128, 3000) and out["waveform"].shape == (1, 480000)
@@ -235,3 +255,15 @@ def test_bad_inputs_raise_clear_errors(fe, raw_speech, kwargs, match):
     kwargs.setdefault("sampling_rate", SR)
     with pytest.raises(ValueError, match=match):
         fe(raw_speech, **kwargs)
+
+
+@pytest.mark.parametrize("padding_value", [-1.0, 1e-3])
+def test_nonzero_padding_value_is_rejected(padding_value, tmp_path):
+    with pytest.raises(ValueError, match=rf"`padding_value` is {padding_value}.*padding_value=0\.0"):
+        EchoFeatureExtractor(padding_value=padding_value)
+    # a saved config with another padding value is refused on load, too
+    EchoFeatureExtractor().save_pretrained(tmp_path)
+    path = tmp_path / "preprocessor_config.json"
+    path.write_text(path.read_text().replace('"padding_value": 0.0', f'"padding_value": {padding_value}'))
+    with pytest.raises(ValueError, match=r"`padding_value` is"):
+        EchoFeatureExtractor.from_pretrained(tmp_path)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+import transformers
 
 import echo_hf
 from echo_hf import EchoConfig, EchoFeatureExtractor, EchoForConditionalGeneration, EchoProcessor, build_tokenizer
@@ -44,16 +45,19 @@ def recording(order: list[int]) -> tuple[np.ndarray, str]:
 
 
 def _cache_dir() -> Path:
-    """Where the trained weights are kept between sessions, named by everything that shapes them."""
+    """Where the trained weights are kept between sessions, named by everything that shapes them: the torch and
+    transformers versions, this file, the speech assets and every Python file of `echo_hf` (by path and content)."""
     package = Path(echo_hf.__file__).parent
-    sources = [Path(__file__), *sorted(SPEECH.iterdir()), *(package / f"{part}_echo.py" for part in PARTS)]
-    digest = hashlib.sha256(torch.__version__.encode())
-    for path in sources:
+    tests = Path(__file__).parent
+    sources = [
+        *((path.relative_to(tests), path) for path in [Path(__file__), *sorted(SPEECH.iterdir())]),
+        *((path.relative_to(package.parent), path) for path in sorted(package.rglob("*.py"))),
+    ]
+    digest = hashlib.sha256(f"torch {torch.__version__} transformers {transformers.__version__}".encode())
+    for name, path in sources:  # names too: moving code between files changes the key
+        digest.update(f"\0{name.as_posix()}\0".encode())
         digest.update(path.read_bytes())
     return Path(__file__).parents[1] / ".pytest_cache" / "trained_echo" / digest.hexdigest()[:16]
-
-
-PARTS = ("configuration", "modeling", "feature_extraction", "processing", "tokenization")
 
 
 @lru_cache(maxsize=1)
