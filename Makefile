@@ -2,8 +2,10 @@
 PYTHON ?= python3
 CORPUS ?= data/echo-corpus
 DEMO_OUT ?= runs/demo
+# A second environment for the suite on the lowest releases pyproject.toml admits (it sees everything else installed).
+LOWEST_ENV ?= .venv-lowest
 
-.PHONY: install system-deps test lint demo bench
+.PHONY: install system-deps test test-lowest lint demo bench
 
 install:
 	# The CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
@@ -17,8 +19,15 @@ lint: install
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 
+# The suite on the newest releases the declared ranges admit (what a fresh install gets), then on the lowest.
 test: install system-deps lint
 	$(PYTHON) -m pytest
+	$(MAKE) --no-print-directory test-lowest
+
+test-lowest:
+	$(PYTHON) -m venv --system-site-packages $(LOWEST_ENV)
+	$(LOWEST_ENV)/bin/python -m pip install --quiet $$($(PYTHON) scripts/lowest_requirements.py transformers)
+	$(LOWEST_ENV)/bin/python -m pytest
 
 demo: install system-deps
 	$(PYTHON) -m echo_hf.build_corpus --out $(CORPUS)
