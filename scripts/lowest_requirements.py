@@ -1,27 +1,24 @@
-"""Print pip requirements that pin the given packages to the lowest release `pyproject.toml` admits.
+"""Print pip requirements that pin the given packages to the lowest release echo_hf's requirements admit.
 
 `make test` runs the suite twice: on the newest releases the declared ranges admit (what a fresh install gets) and,
-in a second environment, on these lowest ones. A lower bound is read from a `>=` or `==` clause.
+in a second environment, on these lowest ones. The ranges are read from the installed package's metadata (made
+from `pyproject.toml` by `pip install -e .`); a lower bound is a `>=` or `==` clause.
 
-    python scripts/lowest_requirements.py transformers  ->  transformers==5.23.0
+    python scripts/lowest_requirements.py transformers  ->  transformers==5.23
 """
 
 import sys
-import tomllib
-from pathlib import Path
+from importlib.metadata import requires
 
 from packaging.requirements import Requirement
 
 
-def lowest_pins(names: list[str], pyproject: Path = Path(__file__).parents[1] / "pyproject.toml") -> list[str]:
-    declared = {
-        (requirement := Requirement(line)).name: requirement
-        for line in tomllib.loads(pyproject.read_text())["project"]["dependencies"]
-    }
+def lowest_pins(names: list[str]) -> list[str]:
+    declared = {(requirement := Requirement(line)).name: requirement for line in requires("echo_hf") or []}
     pins = []
     for name in names:
         if name not in declared:
-            raise SystemExit(f"{name!r} is not a dependency in {pyproject}.")
+            raise SystemExit(f"{name!r} is not a requirement of echo_hf.")
         bounds = [spec.version for spec in declared[name].specifier if spec.operator in (">=", "==")]
         if len(bounds) != 1:
             raise SystemExit(f"{declared[name]} needs exactly one `>=` or `==` bound to test its lowest release.")
