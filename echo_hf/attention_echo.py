@@ -3,12 +3,13 @@
 Zeros are information here. Keys at "zero" positions (token id 0, silent or padded audio) are not cut out: their
 post-softmax weight is multiplied by `config.zero_attention_epsilon` (eps), i.e. `log(eps)` is added to their logits.
 
-A zero key carries that mark itself, from the moment it is made: every key gets one extra channel holding `log(eps)`
-(zero key) or 0, every query a matching channel of `1 / scaling`, every value a channel of 0. The scaled dot
-product then adds exactly `log(eps)` to the zero keys' logits, the value channel keeps q, k and v one head size (the
-fused SDPA kernels need that) and is dropped from the output. So a cache stores marked keys, incremental decoding
-needs only the causal structure, and no attention takes a mask of zeros. The seed's variant (`"scale_logits"`:
-zero keys' logits times eps) is the key vector times eps, which needs no extra channel. Both run in SDPA.
+A zero key carries that mark itself, from the moment it is made: every key gets an extra channel holding `log(eps)`
+(zero key) or 0, every query a matching channel of `1 / scaling`. The scaled dot product then adds exactly
+`log(eps)` to the zero keys' logits. Values get zero channels so that q, k and v keep one head size, padded to a
+multiple of 8 (what the fused SDPA kernels take); the output drops them. So a cache stores marked keys, incremental
+decoding needs only the causal structure, and no attention takes a mask of zeros. The seed's variant
+(`"scale_logits"`: zero keys' logits times eps) is the key vector times eps, which needs no extra channel. Both run
+in SDPA.
 """
 
 import math
@@ -69,6 +70,14 @@ def apply_rotary(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
 # (exp(-1e4) underflows), so a query whose keys are all zero (a silent clip) still gets finite weights. Finite in
 # float16 too, as are its products with the query channel.
 HARD_MASK_LOGIT = -1e4
+# The fused SDPA kernels on CUDA (flash, memory-efficient) take head sizes in multiples of 8 only; a marked head
+# is padded with zero channels to stay one.
+HEAD_ALIGNMENT = 8
+
+
+def marked_channels(head_dim: int) -> int:
+    """Channels "bias" mode appends to each head: the bias channel, then zeros up to a multiple of `HEAD_ALIGNMENT`."""
+    return HEAD_ALIGNMENT - head_dim % HEAD_ALIGNMENT
 
 
 def mark_zero_keys(
@@ -77,17 +86,20 @@ def mark_zero_keys(
     """Keys and values (batch, heads, keys, head_dim) as attention and the cache keep them: zero keys marked.
 
     `is_zero` (batch, keys) is True at zero keys; None means none is zero. "bias" mode appends the bias channel
-    (log eps at zero keys, else 0) to the keys and a 0 channel to the values; "scale_logits" scales zero keys by eps.
+    (log eps at zero keys, else 0) and alignment zeros to the keys, zeros to the values; "scale_logits" scales zero
+    keys by eps.
     """
     eps = config.zero_attention_epsilon
     if config.zero_attention_mode == "scale_logits":
         if is_zero is None:
             return key, value
         return key * torch.where(is_zero, eps, 1.0)[:, None, :, None].to(key.dtype), value
-    channel = key.new_zeros(key.shape[0], 1, key.shape[2], 1)
+    extra = marked_channels(key.shape[-1])
+    channel = key.new_zeros(key.shape[0], 1, key.shape[2], extra)
     if is_zero is not None:
-        channel = channel.masked_fill(is_zero[:, None, :, None], math.log(eps) if eps > 0 else HARD_MASK_LOGIT)
-    return torch.cat([key, channel.expand(-1, key.shape[1], -1, -1)], -1), F.pad(value, (0, 1))
+        bias = math.log(eps) if eps > 0 else HARD_MASK_LOGIT
+        channel[..., 0] = channel[..., 0].masked_fill(is_zero[:, None, :], bias)
+    return torch.cat([key, channel.expand(-1, key.shape[1], -1, -1)], -1), F.pad(value, (0, extra))
 
 
 def mark_queries(query: torch.Tensor, scaling: float, config: EchoConfig) -> torch.Tensor:
@@ -95,7 +107,9 @@ def mark_queries(query: torch.Tensor, scaling: float, config: EchoConfig) -> tor
     the scaled dot product adds the bias itself. Unchanged in "scale_logits" mode."""
     if config.zero_attention_mode == "scale_logits":
         return query
-    return torch.cat([query, query.new_full((*query.shape[:-1], 1), 1 / scaling)], -1)
+    channels = query.new_zeros(*query.shape[:-1], marked_channels(query.shape[-1]))
+    channels[..., 0] = 1 / scaling
+    return torch.cat([query, channels], -1)
 
 
 def eager_attention_forward(
