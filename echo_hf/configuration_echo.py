@@ -1,10 +1,29 @@
 """Configuration of the Echo speech recogniser."""
 
+import copy
+from typing import TYPE_CHECKING, Any
+
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
+if TYPE_CHECKING:
+    # Never run. transformers finds the files a code file needs by reading its relative imports, and copies them
+    # with it: into every folder `save_pretrained` writes, and into the module cache when remote code loads this file.
+    # This line makes pipeline_echo.py (and the files it imports) travel with the config.json that names it.
+    from .pipeline_echo import EchoSpeechRecognitionPipeline  # noqa: F401
+
 ZERO_ATTENTION_MODES = ("bias", "scale_logits")
 CROSS_ATTENTION_RESIDUALS = ("gate", "add")
+# Written into every config.json: `pipeline("automatic-speech-recognition", model=folder, trust_remote_code=True)`
+# then builds Echo's pipeline from the folder's pipeline_echo.py, instead of transformers' own, which takes Echo
+# for a CTC model.
+ECHO_PIPELINES = {
+    "automatic-speech-recognition": {
+        "impl": "pipeline_echo.EchoSpeechRecognitionPipeline",
+        "pt": ["AutoModelForSpeechSeq2Seq"],
+        "type": "multimodal",
+    }
+}
 
 
 @strict
@@ -96,6 +115,10 @@ class EchoConfig(PreTrainedConfig):
     """
 
     model_type = "echo"
+    # Whether configs carry `custom_pipelines` (what `pipeline()` reads). `import echo_hf` turns it off: the task's
+    # registered pipeline is then Echo's already, and a config naming a custom pipeline would make
+    # `pipeline(task, model=folder)` demand `trust_remote_code=True`. config.json names it either way (`to_dict`).
+    names_custom_pipeline = True
     keys_to_ignore_at_inference = ["past_key_values"]
     attribute_map = {
         "hidden_size": "d_model",
@@ -143,6 +166,7 @@ class EchoConfig(PreTrainedConfig):
     use_cache: bool = True
 
     def __post_init__(self, **kwargs):
+        kwargs.pop("custom_pipelines", None)  # always ECHO_PIPELINES, set below
         self.waveform_conv_channels = list(self.waveform_conv_channels)
         self.waveform_conv_kernels = list(self.waveform_conv_kernels)
         self.waveform_conv_strides = list(self.waveform_conv_strides)
@@ -153,6 +177,8 @@ class EchoConfig(PreTrainedConfig):
                 for head in range(self.decoder_attention_heads)
             ]
         super().__post_init__(**kwargs)
+        if self.names_custom_pipeline:
+            self.custom_pipelines = copy.deepcopy(ECHO_PIPELINES)  # pipeline() edits it in place
 
     def validate_architecture(self):
         """Raise a `ValueError` naming the option when the dimensions cannot build a model."""
@@ -200,6 +226,9 @@ class EchoConfig(PreTrainedConfig):
                 f"{self.pad_token_id}, eos_token_id={self.eos_token_id}, "
                 f"decoder_start_token_id={self.decoder_start_token_id}."
             )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "custom_pipelines": copy.deepcopy(ECHO_PIPELINES)}
 
     @property
     def samples_per_position(self) -> int:

@@ -13,9 +13,9 @@ and ffmpeg to read files, and offers no timestamps for seq2seq models. This subc
   the span of audio it owns.
 
 `register_pipeline()` (run by `import echo_hf`) makes it the implementation of the task; for any other model it
-builds transformers' own pipeline, so nothing changes for them. A folder saved with `save_for_sharing`
-names this class in its config (`custom_pipelines`) and carries this file, so `trust_remote_code=True` alone
-selects it in a process that never imports `echo_hf`.
+builds transformers' own pipeline, so nothing changes for them. Every folder an Echo model is saved to names this
+class in its config.json (`custom_pipelines`, written by `EchoConfig`) and carries this file and the files it
+imports, so `trust_remote_code=True` alone selects it in a process that never imports `echo_hf`.
 """
 
 from pathlib import Path
