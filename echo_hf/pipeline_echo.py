@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from transformers import AutomaticSpeechRecognitionPipeline, AutoModelForSpeechSeq2Seq, GenerationConfig
+from transformers import AutomaticSpeechRecognitionPipeline, GenerationConfig
 from transformers.models.auto.modeling_auto import MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.pt_utils import PipelineChunkIterator, PipelineIterator, PipelinePackIterator
@@ -265,10 +265,6 @@ def register_pipeline() -> None:
     MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES["echo"] = "EchoForConditionalGeneration"
     # Set in place, not through `register_pipeline`, which warns on every import that it overwrites the task.
     PIPELINE_REGISTRY.supported_tasks[TASK]["impl"] = EchoSpeechRecognitionPipeline
-    # What `Pipeline.save_pretrained` writes to config.json as `custom_pipelines`, for trust_remote_code loading.
-    EchoSpeechRecognitionPipeline._registered_impl = {
-        TASK: {"impl": EchoSpeechRecognitionPipeline, "pt": (AutoModelForSpeechSeq2Seq,), "type": "multimodal"}
-    }
 
 
 __all__ = ["EchoSpeechRecognitionPipeline", "is_echo_model", "register_pipeline"]

@@ -82,7 +82,7 @@ def test_upload_loads_back_with_remote_code_alone_and_transcribes_identically(tr
     assert [call[0] for call in calls] == ["create_repo", "create_commit"]  # one repository, one commit
     uploaded = {path.name for path in hub.iterdir()}
     assert CODE_FILES | {"config.json", "generation_config.json", "model.safetensors", "README.md"} <= uploaded
-    assert {"preprocessor_config.json", "processor_config.json", "tokenizer.json", "tokenizer_config.json"} <= uploaded
+    assert {"processor_config.json", "tokenizer.json", "tokenizer_config.json"} <= uploaded
     config = json.loads((hub / "config.json").read_text())
     assert config["custom_pipelines"]["automatic-speech-recognition"]["impl"] == (
         "pipeline_echo.EchoSpeechRecognitionPipeline"
