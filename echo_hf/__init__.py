@@ -33,13 +33,17 @@ AutoFeatureExtractor.register(EchoConfig, EchoFeatureExtractor, exist_ok=True)
 AutoProcessor.register(EchoConfig, EchoProcessor, exist_ok=True)
 # A saved tokenizer names its own class; this covers folders whose tokenizer_config.json does not.
 AutoTokenizer.register(EchoConfig, PreTrainedTokenizerFast, exist_ok=True)
-# save_pretrained then writes `auto_map` and copies the code, so a folder loads with trust_remote_code=True alone.
+# save_pretrained then writes `auto_map` and copies the code, so a folder loads with trust_remote_code=True alone
+# (EchoConfig also names the pipeline in config.json and brings pipeline_echo.py along).
 EchoConfig.register_for_auto_class()
 EchoModel.register_for_auto_class("AutoModel")
 EchoForConditionalGeneration.register_for_auto_class("AutoModelForSpeechSeq2Seq")
 EchoFeatureExtractor.register_for_auto_class()
 EchoProcessor.register_for_auto_class("AutoProcessor")
 register_pipeline()
+# The task's pipeline is Echo's in this process: configs here name no custom pipeline, which would make
+# `pipeline(task, model=folder)` demand trust_remote_code=True. config.json still names it (`EchoConfig.to_dict`).
+EchoConfig.names_custom_pipeline = False
 
 __all__ = [
     "EchoConfig",

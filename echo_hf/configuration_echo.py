@@ -1,10 +1,29 @@
 """Configuration of the Echo speech recogniser."""
 
+import copy
+from typing import TYPE_CHECKING, Any
+
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
+if TYPE_CHECKING:
+    # Never run. transformers finds the files a code file needs by reading its relative imports, and copies them
+    # with it: into every folder `save_pretrained` writes, and into the module cache when remote code loads this file.
+    # This line makes pipeline_echo.py (and the files it imports) travel with the config.json that names it.
+    from .pipeline_echo import EchoSpeechRecognitionPipeline  # noqa: F401
+
 ZERO_ATTENTION_MODES = ("bias", "scale_logits")
 CROSS_ATTENTION_RESIDUALS = ("gate", "add")
+# Written into every config.json: `pipeline("automatic-speech-recognition", model=folder, trust_remote_code=True)`
+# then builds Echo's pipeline from the folder's pipeline_echo.py, instead of transformers' own, which takes Echo
+# for a CTC model.
+ECHO_PIPELINES = {
+    "automatic-speech-recognition": {
+        "impl": "pipeline_echo.EchoSpeechRecognitionPipeline",
+        "pt": ["AutoModelForSpeechSeq2Seq"],
+        "type": "multimodal",
+    }
+}
 
 
 @strict
@@ -96,6 +115,10 @@ class EchoConfig(PreTrainedConfig):
     """
 
     model_type = "echo"
+    # Whether configs carry `custom_pipelines` (what `pipeline()` reads). `import echo_hf` turns it off: the task's
+    # registered pipeline is then Echo's already, and a config naming a custom pipeline would make
+    # `pipeline(task, model=folder)` demand `trust_remote_code=True`. config.json names it either way (`to_dict`).
+    names_custom_pipeline = True
     # The cache is not a prediction: the Trainer drops it from eval outputs (5.24 calls it `cache`).
     keys_to_ignore_at_inference = ["cache", "past_key_values"]
     attribute_map = {
@@ -144,6 +167,7 @@ class EchoConfig(PreTrainedConfig):
     use_cache: bool = True
 
     def __post_init__(self, **kwargs):
+        kwargs.pop("custom_pipelines", None)  # always ECHO_PIPELINES, set below
         self.waveform_conv_channels = list(self.waveform_conv_channels)
         self.waveform_conv_kernels = list(self.waveform_conv_kernels)
         self.waveform_conv_strides = list(self.waveform_conv_strides)
@@ -158,6 +182,8 @@ class EchoConfig(PreTrainedConfig):
         # `StrictDataclassClassValidationError`, which is not one: run it here first so that a bad config
         # raises the documented ValueError. (`save_pretrained` re-validates through `@strict`.)
         self.validate_architecture()
+        if self.names_custom_pipeline:
+            self.custom_pipelines = copy.deepcopy(ECHO_PIPELINES)  # pipeline() edits it in place
 
     def validate_architecture(self):
         """Raise a `ValueError` naming the option when the dimensions cannot build a model."""
@@ -206,6 +232,9 @@ class EchoConfig(PreTrainedConfig):
                 f"{self.pad_token_id}, eos_token_id={self.eos_token_id}, "
                 f"decoder_start_token_id={self.decoder_start_token_id}."
             )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "custom_pipelines": copy.deepcopy(ECHO_PIPELINES)}
 
     @property
     def samples_per_position(self) -> int:

@@ -485,6 +485,14 @@ class EchoModel(EchoPreTrainedModel):
             samples of each clip, 0 for padding (the feature extractor returns both).
         encoder_outputs (`EchoEncoderOutput` or tuple, *optional*): the encoder's output, reused across decoding steps.
         """
+        if decoder_input_ids is None:
+            # What transformers' own ASR pipeline does when it takes Echo for a CTC model (a folder saved by an older
+            # echo_hf, without `custom_pipelines`): say what to do instead of failing on a None inside.
+            raise ValueError(
+                "Echo's forward needs `decoder_input_ids` or `labels`. To transcribe, use `generate()` or "
+                '`pipeline("automatic-speech-recognition", model=folder, trust_remote_code=True)`; a folder saved by '
+                "an older echo_hf needs to be loaded and saved again for that."
+            )
         if encoder_outputs is None:
             encoder_outputs = self.encoder(
                 input_features,

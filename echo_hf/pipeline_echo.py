@@ -13,9 +13,9 @@ and ffmpeg to read files, and offers no timestamps for seq2seq models. This subc
   the span of audio it owns.
 
 `register_pipeline()` (run by `import echo_hf`) makes it the implementation of the task; for any other model it
-builds transformers' own pipeline, so nothing changes for them. A folder saved with `save_for_sharing`
-names this class in its config (`custom_pipelines`) and carries this file, so `trust_remote_code=True` alone
-selects it in a process that never imports `echo_hf`.
+builds transformers' own pipeline, so nothing changes for them. Every folder an Echo model is saved to names this
+class in its config.json (`custom_pipelines`, written by `EchoConfig`) and carries this file and the files it
+imports, so `trust_remote_code=True` alone selects it in a process that never imports `echo_hf`.
 """
 
 from pathlib import Path
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from transformers import AutomaticSpeechRecognitionPipeline, AutoModelForSpeechSeq2Seq, GenerationConfig
+from transformers import AutomaticSpeechRecognitionPipeline, GenerationConfig
 from transformers.models.auto.modeling_auto import MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.pt_utils import PipelineChunkIterator, PipelineIterator, PipelinePackIterator
@@ -265,10 +265,6 @@ def register_pipeline() -> None:
     MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES["echo"] = "EchoForConditionalGeneration"
     # Set in place, not through `register_pipeline`, which warns on every import that it overwrites the task.
     PIPELINE_REGISTRY.supported_tasks[TASK]["impl"] = EchoSpeechRecognitionPipeline
-    # What `Pipeline.save_pretrained` writes to config.json as `custom_pipelines`, for trust_remote_code loading.
-    EchoSpeechRecognitionPipeline._registered_impl = {
-        TASK: {"impl": EchoSpeechRecognitionPipeline, "pt": (AutoModelForSpeechSeq2Seq,), "type": "multimodal"}
-    }
 
 
 __all__ = ["EchoSpeechRecognitionPipeline", "is_echo_model", "register_pipeline"]

@@ -1,9 +1,8 @@
 """Sharing a trained Echo on the Hugging Face Hub: one folder that works with `trust_remote_code=True` alone.
 
-The folder holds the safetensors weights, config.json (with `auto_map` for the Auto classes and
-`custom_pipelines` naming Echo's ASR pipeline), the generation config, the processor, feature extractor and
-tokenizer files, every code file remote code imports, and the model card (README.md). `push_to_hub` uploads it in
-a single commit through `HfApi.create_commit`.
+Any folder `save_pretrained` writes already is one (config.json names Echo's ASR pipeline in `custom_pipelines`
+and the code files travel with it, see `EchoConfig`); sharing adds the model card (README.md) and uploads the folder
+in a single commit through `HfApi.create_commit`.
 """
 
 import shutil
@@ -14,7 +13,6 @@ from huggingface_hub import CommitOperationAdd, HfApi
 from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
 
 from .model_card import write_model_card
-from .pipeline_echo import EchoSpeechRecognitionPipeline
 
 CARD = "README.md"
 # What a model folder must hold besides the weights for the pipeline to load it: one file of each group.
@@ -45,18 +43,8 @@ def save_for_sharing(model, processor, output_dir: str | Path, model_id: str | N
     the model config. `model_id` (the Hub repo id) is what the card's usage snippet loads.
     """
     output_dir = Path(output_dir)
-    asr = EchoSpeechRecognitionPipeline(
-        model=model, feature_extractor=processor.feature_extractor, tokenizer=processor.tokenizer
-    )
-    previous = getattr(model.config, "custom_pipelines", None)
-    # Pipeline.save_pretrained records the pipeline in config.json and copies its code; the live config is restored
-    # afterwards so that folders saved later without this function keep loading with a plain `import echo_hf`.
-    asr.save_pretrained(output_dir)
-    if previous is None:
-        del model.config.custom_pipelines
-    else:
-        model.config.custom_pipelines = previous
-    processor.save_pretrained(output_dir)  # processor_config.json, for AutoProcessor
+    model.save_pretrained(output_dir)
+    processor.save_pretrained(output_dir)
     if card is not None:
         (output_dir / CARD).write_text(card)
     else:

@@ -383,6 +383,8 @@ def test_encoder_output_lengths_count_the_unpadded_positions():
 def test_errors_name_the_problem(model):
     with pytest.raises(ValueError, match="needs audio"):
         model(decoder_input_ids=torch.tensor([[0]]))
+    with pytest.raises(ValueError, match="decoder_input_ids` or `labels`"):
+        model(**audio_inputs([0.5]))
     with pytest.raises(ValueError, match="at most 24"):
         model(**audio_inputs([0.5]), labels=torch.ones(1, 30, dtype=torch.long))
     with pytest.raises(ValueError, match="chunk_length_s"):

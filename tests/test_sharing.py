@@ -1,5 +1,6 @@
-"""Sharing on the Hub: what push_to_hub would upload (captured at HfApi's network calls) loads back with
-trust_remote_code=True alone, in a process that never imports echo_hf, and transcribes identically."""
+"""Every saved Echo folder is self-sufficient: training's output, a plain save_pretrained and what push_to_hub would
+upload (captured at HfApi's network calls) build Echo's own pipeline with trust_remote_code=True alone, in a process
+that never imports echo_hf, and transcribe identically."""
 
 import json
 import os
@@ -14,7 +15,7 @@ import pytest
 import yaml
 from huggingface_hub import HfApi
 from trained_echo import CHUNK_S, STRIDE_S, clips, recording, trained_echo
-from transformers import pipeline
+from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, pipeline
 
 from echo_hf.model_card import write_model_card
 from echo_hf.sharing import load_model_folder, push_to_hub
@@ -32,6 +33,13 @@ CODE_FILES = {
     "audio_loading.py",
     "chunk_merge.py",
 }
+
+
+def run_fresh(program: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run `program` in a fresh Python, in `cwd`, without this process's PYTHONPATH."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    command = [sys.executable, "-c", program]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, check=False)
 
 
 def capture_hub(monkeypatch, folder: Path) -> list:
@@ -74,7 +82,7 @@ def test_upload_loads_back_with_remote_code_alone_and_transcribes_identically(tr
     assert [call[0] for call in calls] == ["create_repo", "create_commit"]  # one repository, one commit
     uploaded = {path.name for path in hub.iterdir()}
     assert CODE_FILES | {"config.json", "generation_config.json", "model.safetensors", "README.md"} <= uploaded
-    assert {"preprocessor_config.json", "processor_config.json", "tokenizer.json", "tokenizer_config.json"} <= uploaded
+    assert {"processor_config.json", "tokenizer.json", "tokenizer_config.json"} <= uploaded
     config = json.loads((hub / "config.json").read_text())
     assert config["custom_pipelines"]["automatic-speech-recognition"]["impl"] == (
         "pipeline_echo.EchoSpeechRecognitionPipeline"
@@ -95,10 +103,7 @@ def test_upload_loads_back_with_remote_code_alone_and_transcribes_identically(tr
         assert "echo_hf" not in sys.modules
         print(json.dumps({{"pipeline": type(asr).__name__, "texts": texts, "long": long}}))
     """)
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    result = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, cwd=tmp_path, env=env, check=False
-    )
+    result = run_fresh(program, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     remote = json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -116,6 +121,68 @@ def test_upload_loads_back_with_remote_code_alone_and_transcribes_identically(tr
     assert [tuple(chunk["timestamp"]) for chunk in remote["long"]["chunks"]] == [
         chunk["timestamp"] for chunk in local_long["chunks"]
     ]
+
+
+def save_like_training(model, processor, folder: Path) -> None:
+    """What `echo_hf.train` writes: `Seq2SeqTrainer.save_model` with the processor as the processing class."""
+    args = Seq2SeqTrainingArguments(output_dir=str(folder), report_to=[], use_cpu=True)
+    Seq2SeqTrainer(model=model, args=args, processing_class=processor).save_model()
+
+
+def save_plainly(model, processor, folder: Path) -> None:
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+
+
+@pytest.mark.parametrize("save", [save_like_training, save_plainly], ids=["training", "save_pretrained"])
+def test_saved_folder_builds_echos_pipeline_with_remote_code_alone(save, tmp_path):
+    model, processor = trained_echo()
+    folder = tmp_path / "model"
+    save(model, processor, folder)
+    assert CODE_FILES <= {path.name for path in folder.iterdir()}
+    config = json.loads((folder / "config.json").read_text())
+    assert config["custom_pipelines"]["automatic-speech-recognition"]["impl"] == (
+        "pipeline_echo.EchoSpeechRecognitionPipeline"
+    )
+    assert not hasattr(model.config, "custom_pipelines")  # with echo_hf imported the task's pipeline is Echo's already
+
+    audio, texts = clips()
+    np.savez(tmp_path / "audio.npz", *audio)
+    resaved = tmp_path / "resaved"
+    # The fresh process also saves the pipeline it loaded: the folder that remote code writes carries the pipeline too.
+    program = textwrap.dedent(f"""
+        import json, sys, numpy as np
+        from transformers import pipeline
+        arrays = np.load({str(tmp_path / "audio.npz")!r})
+        results = []
+        for folder in ({str(folder)!r}, {str(resaved)!r}):
+            asr = pipeline("automatic-speech-recognition", model=folder, trust_remote_code=True)
+            texts = [asr(arrays[f"arr_{{i}}"])["text"] for i in range(4)]
+            results.append([type(asr).__module__, type(asr).__name__, texts])
+            if folder != {str(resaved)!r}:
+                asr.save_pretrained({str(resaved)!r})
+        assert "echo_hf" not in sys.modules
+        print(json.dumps(results))
+    """)
+    result = run_fresh(program, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for module, name, transcripts in json.loads(result.stdout.strip().splitlines()[-1]):
+        assert module.startswith("transformers_modules.") and module.endswith(".pipeline_echo")  # the folder's copy
+        assert name == "EchoSpeechRecognitionPipeline"
+        assert transcripts == texts
+
+
+def test_model_folder_without_processor_tells_remote_code_what_to_save(tmp_path):
+    model, _ = trained_echo()
+    model.save_pretrained(tmp_path / "model")
+    program = textwrap.dedent(f"""
+        from transformers import pipeline
+        pipeline("automatic-speech-recognition", model={str(tmp_path / "model")!r}, trust_remote_code=True)
+    """)
+    result = run_fresh(program, tmp_path)
+    assert result.returncode != 0
+    assert "ValueError: The Echo pipeline needs a feature extractor and a tokenizer" in result.stderr
+    assert "processor.save_pretrained(folder)" in result.stderr
 
 
 def test_model_card_follows_hub_conventions(training_folder, tmp_path, monkeypatch):

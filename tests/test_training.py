@@ -45,6 +45,11 @@ def trained(workdir) -> Path:
 def test_run_saves_model_processor_card_metrics_and_curves(trained):
     for name in ("model.safetensors", "config.json", "tokenizer.json", "processor_config.json", "README.md"):
         assert (trained / name).is_file(), name
+    # Self-sufficient for `pipeline(..., trust_remote_code=True)` (tests/test_sharing.py runs one on such a folder).
+    config = json.loads((trained / "config.json").read_text())
+    assert config["custom_pipelines"]["automatic-speech-recognition"]["impl"].startswith("pipeline_echo.")
+    for name in ("pipeline_echo.py", "audio_loading.py", "chunk_merge.py"):
+        assert (trained / name).is_file(), name
     results = json.loads((trained / "all_results.json").read_text())
     assert results["global_step"] == 4
     for key in ("train_loss", "eval_loss", "eval_wer", "eval_cer", "test_wer", "test_cer"):
