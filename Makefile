@@ -30,7 +30,7 @@ test-lowest:
 	$(LOWEST_ENV)/bin/python -m pytest
 
 demo: install system-deps
-	$(PYTHON) -m echo_hf.build_corpus --out $(CORPUS)
+	$(PYTHON) -m echo_hf.corpus.build --out $(CORPUS)
 	$(PYTHON) scripts/train.py configs/train_tiny.json
 	$(PYTHON) scripts/evaluate_model.py $(DEMO_OUT) $(CORPUS) --split test
 	$(PYTHON) scripts/demo_transcribe.py $(DEMO_OUT) $(CORPUS) --split test
@@ -38,4 +38,4 @@ demo: install system-deps
 bench: install
 	# One thread, and glibc keeping freed memory for reuse rather than unmapping it: on a shared 2-core VM the
 	# page faults of re-mapped large tensors made repeated steps of either model swing by up to 20%.
-	MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 $(PYTHON) scripts/bench.py --threads 1
+	MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 $(PYTHON) benchmarks/bench.py --threads 1

@@ -1,6 +1,10 @@
 """Echo for Hugging Face Transformers: a two-view (log-mel + waveform) encoder-decoder speech recogniser.
 
 Importing this package registers the model type ``"echo"`` with the Auto classes.
+
+Layout: the files at this level are the model's (`MODEL_FILES`: `save_pretrained` copies them beside the weights for
+`trust_remote_code`, flat, importing only each other), plus `hub.py` (model card, sharing) and `transcribe.py` (the
+`echo-transcribe` command). `training/` trains a model, `corpus/` makes the bundled data.
 """
 
 from transformers import (
@@ -24,7 +28,22 @@ from .modeling_echo import (
 )
 from .pipeline_echo import EchoSpeechRecognitionPipeline, register_pipeline
 from .processing_echo import EchoProcessor
-from .tokenization_echo import build_tokenizer, check_tokenizer_matches
+from .training.tokenization_echo import build_tokenizer, check_tokenizer_matches
+
+# What travels with a saved model: transformers copies these (what the model, config, feature extractor, processor and
+# pipeline files import, transitively) into every folder `save_pretrained` writes.
+MODEL_FILES = (
+    "configuration_echo.py",
+    "modeling_echo.py",
+    "attention_echo.py",
+    "frontends_echo.py",
+    "feature_extraction_echo.py",
+    "spectrogram_echo.py",
+    "processing_echo.py",
+    "pipeline_echo.py",
+    "audio_loading.py",
+    "chunk_merge.py",
+)
 
 AutoConfig.register(EchoConfig.model_type, EchoConfig, exist_ok=True)
 AutoModel.register(EchoConfig, EchoModel, exist_ok=True)
@@ -46,6 +65,7 @@ register_pipeline()
 EchoConfig.names_custom_pipeline = False
 
 __all__ = [
+    "MODEL_FILES",
     "EchoConfig",
     "EchoDecoder",
     "EchoEncoder",

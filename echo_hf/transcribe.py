@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor, pipeline
 
 from .audio_loading import load_audio_file
-from .sharing import load_model_folder
+from .hub import load_model_folder
 
 FORMATS = ("text", "json", "srt")
 # Extensions read from folders: what libsndfile decodes, plus common ones ffmpeg handles.

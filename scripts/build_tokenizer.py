@@ -7,7 +7,7 @@ Usage (after `pip install -e .`, or with the repo on PYTHONPATH):
 import argparse
 from pathlib import Path
 
-from echo_hf.tokenization_echo import build_tokenizer
+from echo_hf.training.tokenization_echo import build_tokenizer
 
 
 def main() -> None:

@@ -10,8 +10,8 @@ import jiwer
 from transformers import pipeline
 
 import echo_hf  # noqa: F401  (registers Echo's pipeline and Auto classes)
-from echo_hf.speech_datasets import AUDIO, TEXT, decode_audio, load_speech_dataset
-from echo_hf.text_normalization import normalize_text
+from echo_hf.training.speech_datasets import AUDIO, TEXT, decode_audio, load_speech_dataset
+from echo_hf.training.text_normalization import normalize_text
 
 
 def main() -> None:

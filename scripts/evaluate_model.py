@@ -8,7 +8,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
 
-from echo_hf.evaluation import main  # noqa: E402
+from echo_hf.training.evaluation import main  # noqa: E402
 
 if __name__ == "__main__":
     main(sys.argv[1:])

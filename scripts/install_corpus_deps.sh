@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what `python -m echo_hf.build_corpus` needs: speech synthesisers and offline English text.
+# Install what `python -m echo_hf.corpus.build` needs: speech synthesisers and offline English text.
 # Idempotent; run as root (or with sudo available) on Debian/Ubuntu.
 set -euo pipefail
 

@@ -2,12 +2,12 @@
 
     python scripts/push_to_hub.py runs/tiny your-name/echo-tiny [--private]
 
-The logic is `echo_hf.sharing.push_to_hub`; log in first with `hf auth login` (or set HF_TOKEN).
+The logic is `echo_hf.hub.push_to_hub`; log in first with `hf auth login` (or set HF_TOKEN).
 """
 
 import argparse
 
-from echo_hf.sharing import push_to_hub
+from echo_hf.hub import push_to_hub
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 import sys
 
-from echo_hf.train import main
+from echo_hf.training.train import main
 
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -10,9 +10,9 @@ import pytest
 datasets = pytest.importorskip("datasets")
 sf = pytest.importorskip("soundfile")
 
-from echo_hf.build_corpus import PARAMS_FILE, SPLITS, build_corpus  # noqa: E402
-from echo_hf.corpus_speech import available_voices  # noqa: E402
-from echo_hf.text_normalization import normalize_text  # noqa: E402
+from echo_hf.corpus.build import PARAMS_FILE, SPLITS, build_corpus  # noqa: E402
+from echo_hf.corpus.speech import available_voices  # noqa: E402
+from echo_hf.training.text_normalization import normalize_text  # noqa: E402
 
 SIZES = {"train": 6, "validation": 2, "test": 2}
 

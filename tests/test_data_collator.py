@@ -7,8 +7,8 @@ import soundfile as sf
 import torch
 
 from echo_hf import EchoFeatureExtractor, EchoProcessor, build_tokenizer
-from echo_hf.data_collator_echo import EchoSpeechCollator
-from echo_hf.speech_datasets import decode_audio
+from echo_hf.training.data_collator import EchoSpeechCollator
+from echo_hf.training.speech_datasets import decode_audio
 
 
 def make_collator() -> EchoSpeechCollator:

@@ -10,7 +10,7 @@ import pytest
 from transformers import EvalPrediction
 
 from echo_hf import build_tokenizer
-from echo_hf.metrics import ECHO_WER_PATH, build_compute_metrics, load_echo_wer
+from echo_hf.training.metrics import ECHO_WER_PATH, build_compute_metrics, load_echo_wer
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_empty_hypothesis_counts_every_word_as_deleted(metric):
 
 def test_loads_from_the_package_folder_offline():
     code = (
-        "import evaluate; from echo_hf.metrics import ECHO_WER_PATH;"
+        "import evaluate; from echo_hf.training.metrics import ECHO_WER_PATH;"
         "m = evaluate.load(ECHO_WER_PATH, keep_in_memory=True);"
         "import json; print(json.dumps(m.compute(predictions=['a b'], references=['a c'])))"
     )

@@ -11,7 +11,8 @@ from conftest import audio_inputs, tiny_model
 from safetensors.torch import load_file
 from transformers import AutoModelForSpeechSeq2Seq
 
-from echo_hf import EchoFeatureExtractor, EchoProcessor, build_tokenizer
+import echo_hf
+from echo_hf import MODEL_FILES, EchoFeatureExtractor, EchoProcessor, build_tokenizer
 
 
 def saved_model(tmp_path: Path):
@@ -73,3 +74,15 @@ print(model.generate(**inputs, max_new_tokens=6).tolist())
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == expected.tolist()
+
+
+def test_the_model_files_are_the_packages_top_level_and_exactly_what_a_save_copies(tmp_path):
+    # The layout's rule (echo_hf/__init__.py): the top level holds what travels with a model, plus hub.py and
+    # transcribe.py. A save of model and processor copies exactly MODEL_FILES.
+    package = Path(echo_hf.__file__).parent
+    top_level = {path.name for path in package.glob("*.py")} - {"__init__.py", "hub.py", "transcribe.py"}
+    assert top_level == set(MODEL_FILES)
+    saved_model(tmp_path)
+    tokenizer = build_tokenizer(["hello world"], vocab_size=300, min_frequency=1)
+    EchoProcessor(EchoFeatureExtractor(), tokenizer).save_pretrained(tmp_path)
+    assert {path.name for path in tmp_path.glob("*.py")} == set(MODEL_FILES)

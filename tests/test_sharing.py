@@ -17,22 +17,10 @@ from huggingface_hub import HfApi
 from trained_echo import CHUNK_S, STRIDE_S, clips, recording, trained_echo
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, pipeline
 
-from echo_hf.model_card import write_model_card
-from echo_hf.sharing import load_model_folder, push_to_hub
+from echo_hf import MODEL_FILES
+from echo_hf.hub import load_model_folder, push_to_hub, write_model_card
 
 REPO = "someone/echo-tiny"
-CODE_FILES = {
-    "configuration_echo.py",
-    "modeling_echo.py",
-    "attention_echo.py",
-    "frontends_echo.py",
-    "feature_extraction_echo.py",
-    "spectrogram_echo.py",
-    "processing_echo.py",
-    "pipeline_echo.py",
-    "audio_loading.py",
-    "chunk_merge.py",
-}
 
 
 def run_fresh(program: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -81,7 +69,7 @@ def test_upload_loads_back_with_remote_code_alone_and_transcribes_identically(tr
     assert push_to_hub(training_folder, REPO).endswith("/commit/0")
     assert [call[0] for call in calls] == ["create_repo", "create_commit"]  # one repository, one commit
     uploaded = {path.name for path in hub.iterdir()}
-    assert CODE_FILES | {"config.json", "generation_config.json", "model.safetensors", "README.md"} <= uploaded
+    assert set(MODEL_FILES) | {"config.json", "generation_config.json", "model.safetensors", "README.md"} <= uploaded
     assert {"processor_config.json", "tokenizer.json", "tokenizer_config.json"} <= uploaded
     config = json.loads((hub / "config.json").read_text())
     assert config["custom_pipelines"]["automatic-speech-recognition"]["impl"] == (
@@ -124,7 +112,7 @@ def test_upload_loads_back_with_remote_code_alone_and_transcribes_identically(tr
 
 
 def save_like_training(model, processor, folder: Path) -> None:
-    """What `echo_hf.train` writes: `Seq2SeqTrainer.save_model` with the processor as the processing class."""
+    """What `echo_hf.training.train` writes: `Seq2SeqTrainer.save_model` with the processor as the processing class."""
     args = Seq2SeqTrainingArguments(output_dir=str(folder), report_to=[], use_cpu=True)
     Seq2SeqTrainer(model=model, args=args, processing_class=processor).save_model()
 
@@ -139,7 +127,7 @@ def test_saved_folder_builds_echos_pipeline_with_remote_code_alone(save, tmp_pat
     model, processor = trained_echo()
     folder = tmp_path / "model"
     save(model, processor, folder)
-    assert CODE_FILES <= {path.name for path in folder.iterdir()}
+    assert set(MODEL_FILES) <= {path.name for path in folder.iterdir()}
     config = json.loads((folder / "config.json").read_text())
     assert config["custom_pipelines"]["automatic-speech-recognition"]["impl"] == (
         "pipeline_echo.EchoSpeechRecognitionPipeline"

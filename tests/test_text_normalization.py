@@ -2,7 +2,7 @@
 
 import pytest
 
-from echo_hf.text_normalization import normalize_text, number_to_words, ordinal_to_words, year_to_words
+from echo_hf.training.text_normalization import normalize_text, number_to_words, ordinal_to_words, year_to_words
 
 
 @pytest.mark.parametrize(

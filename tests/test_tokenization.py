@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from echo_hf.tokenization_echo import END_OF_TEXT, build_tokenizer, check_tokenizer_matches
+from echo_hf.training.tokenization_echo import END_OF_TEXT, build_tokenizer, check_tokenizer_matches
 
 CORPUS = [
     "the quick brown fox jumps over the lazy dog",

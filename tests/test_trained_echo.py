@@ -10,7 +10,12 @@ from trained_echo import _cache_dir
 
 @pytest.mark.parametrize(
     "changed",
-    ["echo_hf/__init__.py", "echo_hf/train.py", "echo_hf/metrics/echo_wer/echo_wer.py", "tests/assets/speech/"],
+    [
+        "echo_hf/__init__.py",
+        "echo_hf/training/train.py",
+        "echo_hf/training/metrics/echo_wer/echo_wer.py",
+        "tests/assets/speech/",
+    ],
 )
 def test_cache_key_covers_every_package_file_and_the_assets(changed, monkeypatch):
     key = _cache_dir()

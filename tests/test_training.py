@@ -14,9 +14,9 @@ from speech_fixtures import save_speech_dataset, write_model_config, write_train
 from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
 
 import echo_hf  # noqa: F401  (registers "echo" with the Auto classes)
-from echo_hf.evaluation import evaluate_model
-from echo_hf.speech_datasets import add_labels, load_speech_dataset
-from echo_hf.train import main
+from echo_hf.training.evaluation import evaluate_model
+from echo_hf.training.speech_datasets import add_labels, load_speech_dataset
+from echo_hf.training.train import main
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_two_cpu_processes_under_each_launcher(workdir, launcher):
         training_args={"max_steps": 2, "save_steps": 2},
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, *LAUNCHERS[launcher], "-m", "echo_hf.train"]
+    command = [sys.executable, *LAUNCHERS[launcher], "-m", "echo_hf.training.train"]
     result = subprocess.run([*command, str(config)], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((output / "all_results.json").read_text())

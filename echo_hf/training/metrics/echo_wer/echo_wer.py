@@ -1,18 +1,18 @@
 """Word and character error rates of speech transcripts, after Echo's spoken-form text normalisation.
 
-Load it from its folder, offline: ``evaluate.load(echo_hf.metrics.ECHO_WER_PATH)``.
+Load it from its folder, offline: ``evaluate.load(echo_hf.training.metrics.ECHO_WER_PATH)``.
 """
 
 import datasets
 import evaluate
 import jiwer
 
-from echo_hf.text_normalization import normalize_text
+from echo_hf.training.text_normalization import normalize_text
 
 _DESCRIPTION = """\
 Corpus-level word error rate (WER) and character error rate (CER) computed with jiwer. Both the predictions and the
-references are first passed through `echo_hf.text_normalization.normalize_text` (lower case, numbers spelled out,
-punctuation removed), so "Hello, World!" and "hello world" count as identical.
+references are first passed through `echo_hf.training.text_normalization.normalize_text` (lower case, numbers
+spelled out, punctuation removed), so "Hello, World!" and "hello world" count as identical.
 WER = (substitutions + deletions + insertions) / reference words, summed over the whole corpus; CER is the same
 over characters (spaces included). Lower is better; either can exceed 1 when the hypotheses insert a lot.
 """

@@ -25,9 +25,7 @@ from tqdm.auto import tqdm
 from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
 from transformers.utils import logging as hf_logging
 
-from .configuration_echo import EchoConfig
-from .feature_extraction_echo import EchoFeatureExtractor
-from .modeling_echo import EchoForConditionalGeneration
+from echo_hf import EchoConfig, EchoFeatureExtractor, EchoForConditionalGeneration
 
 SAMPLING_RATE = 16000
 WHISPER_SECONDS = 30  # Whisper is trained on, and always fed, 30 s windows
@@ -245,7 +243,7 @@ def measure_train_memory(case: str, seconds: float, settings: BenchSettings) -> 
         {"case": case, "seconds": seconds, "settings": settings.__dict__, "threads": torch.get_num_threads()}
     )
     completed = subprocess.run(
-        [sys.executable, "-m", "echo_hf.benchmark", "memory-child", request],
+        [sys.executable, __file__, "memory-child", request],
         capture_output=True,
         text=True,
         check=True,

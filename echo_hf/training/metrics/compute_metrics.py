@@ -7,7 +7,7 @@ import evaluate
 import numpy as np
 from transformers import EvalPrediction, PreTrainedTokenizerBase
 
-from ..processing_echo import LABEL_PAD_ID
+from ...processing_echo import LABEL_PAD_ID
 
 # A local folder, so `evaluate.load` reads the script from disk and never asks the Hub.
 ECHO_WER_PATH = str(Path(__file__).parent / "echo_wer")

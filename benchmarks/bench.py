@@ -1,15 +1,14 @@
 """Benchmark Echo against matched-size Whisper; writes benchmarks/results_<device>.md, .json and a PNG plot.
 
-python scripts/bench.py            # full run (CUDA when present, else CPU); ~30 min on 2 CPU cores
-python scripts/bench.py --quick    # small batches and few repeats, a few minutes
+python benchmarks/bench.py            # full run (CUDA when present, else CPU); ~30 min on 2 CPU cores
+python benchmarks/bench.py --quick    # small batches and few repeats, a few minutes
 """
 
 import argparse
 from pathlib import Path
 
 import torch
-
-from echo_hf.benchmark import BenchSettings, markdown_report, run_all, write_results
+from harness import BenchSettings, markdown_report, run_all, write_results
 
 
 def main() -> None:

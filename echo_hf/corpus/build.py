@@ -1,6 +1,6 @@
 """Build the bundled synthetic English speech corpus as a `datasets.DatasetDict` and an audiofolder.
 
-    python -m echo_hf.build_corpus --out data/echo-corpus [--train 8000 --validation 200 --test 200]
+    python -m echo_hf.corpus.build --out data/echo-corpus [--train 8000 --validation 200 --test 200]
         [--max-seconds 8] [--seed 0] [--workers 2] [--max-vocab 2000] [--min-words 3 --max-words 12]
 
 Layout of ``--out``:
@@ -30,8 +30,8 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from .corpus_speech import SAMPLE_RATE, synthesize
-from .corpus_text import Sentence, collect_sentences, make_splits
+from .speech import SAMPLE_RATE, synthesize
+from .text import Sentence, collect_sentences, make_splits
 
 SPLITS = ("train", "validation", "test")
 # Bump when a change to the text or speech pipeline should invalidate corpora built before it.

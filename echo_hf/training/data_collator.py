@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .processing_echo import LABEL_PAD_ID, EchoProcessor
+from ..processing_echo import LABEL_PAD_ID, EchoProcessor
 from .speech_datasets import AUDIO, LABELS, decode_audio
 
 

@@ -25,19 +25,19 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging
 
-from .configuration_echo import EchoConfig
-from .data_collator_echo import EchoSpeechCollator
-from .feature_extraction_echo import EchoFeatureExtractor
+from ..configuration_echo import EchoConfig
+from ..feature_extraction_echo import EchoFeatureExtractor
+from ..hub import write_model_card
+from ..modeling_echo import EchoForConditionalGeneration
+from ..processing_echo import EchoProcessor
+from .callbacks import TimeLimitCallback
+from .data_collator import EchoSpeechCollator
 from .metrics import build_compute_metrics
-from .model_card import write_model_card
-from .modeling_echo import EchoForConditionalGeneration
-from .processing_echo import EchoProcessor
+from .plots import plot_training_curves
+from .run_config import EchoTrainingConfig
 from .speech_datasets import LENGTH, TEXT, add_audio_lengths, add_labels, load_speech_dataset
 from .text_normalization import normalize_text
 from .tokenization_echo import build_tokenizer, check_tokenizer_matches
-from .training_callbacks import TimeLimitCallback
-from .training_config import EchoTrainingConfig
-from .training_plots import plot_training_curves
 
 logger = logging.get_logger(__name__)
 

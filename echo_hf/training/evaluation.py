@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
 
-from .data_collator_echo import EchoSpeechCollator
+from .data_collator import EchoSpeechCollator
 from .metrics import load_echo_wer
 from .speech_datasets import TEXT, load_speech_dataset
 
