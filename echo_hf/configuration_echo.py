@@ -1,6 +1,7 @@
 """Configuration of the Echo speech recogniser."""
 
 import copy
+import math
 from typing import TYPE_CHECKING, Any
 
 from huggingface_hub.dataclasses import strict
@@ -65,7 +66,8 @@ class EchoConfig(PreTrainedConfig):
         rms_norm_eps (`float`, defaults to 1e-6):
             Epsilon of every RMSNorm.
         init_std (`float`, defaults to 0.02):
-            Standard deviation of the normal initialisation of convolutions and embeddings.
+            Standard deviation of the normal initialisation of the token and decoder position embeddings
+            (linear layers are Xavier-uniform, convolutions He-normal).
         spectrogram_stride (`int`, defaults to 2):
             Stride of the dilated convolution of the spectrogram front-end: mel frames per encoder position.
         squeeze_excitation_reduction (`int`, defaults to 16):
@@ -239,10 +241,7 @@ class EchoConfig(PreTrainedConfig):
     @property
     def samples_per_position(self) -> int:
         """Audio samples behind one encoder position in the waveform view."""
-        product = 1
-        for stride in self.waveform_conv_strides:
-            product *= stride
-        return product
+        return math.prod(self.waveform_conv_strides)
 
 
 __all__ = ["EchoConfig"]

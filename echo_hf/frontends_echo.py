@@ -1,7 +1,7 @@
 """Echo's two audio front-ends: convolutions over log-mels and over the raw waveform, each to d_model per position.
 
 Both respect clip lengths: frames past a clip's end are zeroed after every layer, so a clip padded inside a
-batch computes exactly what it computes alone. The helpers at the end fit the two views to one frame count.
+batch computes exactly what it computes alone. The helper at the end pools sample- or frame-level zeros to positions.
 """
 
 import torch
@@ -85,9 +85,8 @@ def conv1d_time_major(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     strided convolutions, oneDNN is slow on CPU (its backward pass most of all), and time-major activations need
     no transposes. When kernel = taps * stride, the padded signal is cut into stride-long blocks (a free view) and
     each position's window is `taps` consecutive blocks side by side: a copy of the input in (sample, channel)
-    order. For the default waveform front-end this is 1.5x faster in forward + backward than per-block products
-    summed over shifted slices, whose backward fills and copies an output-sized buffer per tap. Other kernels fall
-    back to `unfold`.
+    order. That beats per-block products summed over shifted slices, whose backward fills and copies an
+    output-sized buffer per tap. Other kernels fall back to `unfold`.
     """
     (kernel,), (stride,), (padding,) = conv.kernel_size, conv.stride, conv.padding
     x = F.pad(x, (0, 0, padding, padding))
@@ -124,11 +123,6 @@ class EchoWaveformFrontEnd(nn.Module):
             mask = length_mask(lengths, x.shape[1])
             x = masked(x, None if mask is None else mask.transpose(1, 2))
         return x, lengths
-
-
-def fit_length(x: torch.Tensor, length: int) -> torch.Tensor:
-    """Trim or zero-pad (batch, time, channels) to `length` frames."""
-    return x[:, :length] if x.shape[1] >= length else F.pad(x, (0, 0, 0, length - x.shape[1]))
 
 
 def pool_zero_frames(is_zero: torch.BoolTensor, size: int, positions: int) -> torch.BoolTensor:

@@ -4,11 +4,8 @@ Reading order: blocks, weights initialisation, encoder, decoder, models. Positio
 (zeros get a tiny weight, not -inf) are in `attention_echo.py`; the two audio front-ends in `frontends_echo.py`.
 """
 
-import base64
-import gzip
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,14 +24,7 @@ from transformers.utils import ModelOutput, can_return_tuple
 
 from .attention_echo import EchoAttention, EchoRotary, apply_rotary, sinusoids
 from .configuration_echo import EchoConfig
-from .frontends_echo import (
-    EchoSpectrogramFrontEnd,
-    EchoWaveformFrontEnd,
-    conv_output_lengths,
-    fit_length,
-    length_mask,
-    pool_zero_frames,
-)
+from .frontends_echo import EchoSpectrogramFrontEnd, EchoWaveformFrontEnd, pool_zero_frames
 
 # transformers 5.24 renamed the cache argument and output field `past_key_values` -> `cache` (the old name stays a
 # deprecated alias until 5.40). Echo takes either name and returns the cache under the installed release's name.
@@ -49,15 +39,18 @@ def pick_cache(cache: Cache | None, past_key_values: Cache | None) -> Cache | No
 
 @dataclass
 class EchoEncoderOutput(ModelOutput):
-    """The encoder's output: `last_hidden_state` (batch, positions, d_model) and `zero_mask` (batch, positions),
-    True where the audio is silent or padding, then `hidden_states` and `attentions` when asked for.
+    """The encoder's output: `last_hidden_state` (batch, positions, d_model), `zero_mask` (batch, positions), True
+    where the audio is silent or padding, `lengths` (batch,), each clip's valid (unpadded) positions, then
+    `hidden_states` and `attentions` when asked for.
 
-    The decoder's cross-attention needs the zero mask at every generation step, after the features are gone. It is the
-    second field, never None, so `to_tuple()` keeps it second and a tuple reads back as the same output.
+    The decoder's cross-attention needs the zero mask at every generation step, after the features are gone; the
+    auxiliary CTC loss needs the lengths. Neither is ever None, so `to_tuple()` keeps them second and third and a
+    tuple reads back as the same output.
     """
 
     last_hidden_state: torch.FloatTensor | None = None
     zero_mask: torch.BoolTensor | None = None
+    lengths: torch.LongTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
 
@@ -200,13 +193,16 @@ class EchoPreTrainedModel(PreTrainedModel):
 # ------------------------------------------------------------------------------------------ encoder
 
 
-def padded_lengths(mask: torch.Tensor | None) -> torch.Tensor | None:
-    """Valid frames per clip from a (batch, frames) mask, or None when no clip is padded: then the front-ends
-    skip their per-layer masking (a batch of full-length clips computes the same either way)."""
+def clip_lengths(mask: torch.Tensor | None) -> torch.Tensor | None:
+    """Valid frames (or samples) per clip from a (batch, time) mask of 1s and 0s, or None: without a mask, and on CPU
+    when no clip is padded, the front-ends skip their per-layer masking, which computes the same then. On an
+    accelerator that check would wait for the device at every forward, so there the masking always runs."""
     if mask is None:
         return None
     lengths = mask.sum(-1)
-    return None if bool((lengths == mask.shape[-1]).all()) else lengths
+    if mask.device.type == "cpu" and bool((lengths == mask.shape[-1]).all()):
+        return None
+    return lengths
 
 
 class EchoEncoder(EchoPreTrainedModel):
@@ -232,40 +228,39 @@ class EchoEncoder(EchoPreTrainedModel):
         self.post_init()
 
     def embed_audio(self, input_features, waveform, attention_mask, waveform_attention_mask):
-        """Both views -> (batch, positions, d_model) and the zero mask of the positions."""
+        """Both views -> (batch, positions, d_model), the zero mask of the positions and each clip's valid positions.
+
+        The spectrogram view sets the position count; the waveform view, which rounds its last position down, is
+        padded to it (by at most one position when the strides agree, else the config is wrong).
+        """
         if input_features is None and waveform is None:
             raise ValueError("Echo needs audio: pass `input_features` (log-mels), `waveform`, or both.")
         if input_features is not None:
-            frame_lengths = padded_lengths(attention_mask)
-            hidden, lengths = self.spectrogram_frontend(input_features, frame_lengths)
+            hidden, lengths = self.spectrogram_frontend(input_features, clip_lengths(attention_mask))
             hidden = self.spectrogram_norm(hidden)
             is_zero = pool_zero_frames((input_features == 0).all(1), self.config.spectrogram_stride, hidden.shape[1])
         if waveform is not None:
-            sample_lengths = padded_lengths(waveform_attention_mask)
-            wave, wave_lengths = self.waveform_frontend(waveform, sample_lengths)
+            wave, wave_lengths = self.waveform_frontend(waveform, clip_lengths(waveform_attention_mask))
             wave = self.waveform_norm(wave)
             if input_features is None:
                 hidden, lengths = wave, wave_lengths
                 is_zero = pool_zero_frames(waveform == 0, self.config.samples_per_position, hidden.shape[1])
-            else:  # the spectrogram sets the frame count; the waveform view is fitted to it
+            else:
+                missing = hidden.shape[1] - wave.shape[1]
+                if not 0 <= missing <= 1:
+                    raise ValueError(
+                        f"The waveform view gives {wave.shape[1]} positions, the spectrogram view {hidden.shape[1]}: "
+                        f"the product of `waveform_conv_strides` ({self.config.samples_per_position}) must equal the "
+                        "feature extractor's `hop_length` times `spectrogram_stride`."
+                    )
                 blend = torch.sigmoid(self.blend_logit)
-                hidden = blend * hidden + (1 - blend) * fit_length(wave, hidden.shape[1])
-        if lengths is not None:  # padding is "zero" even where the waveform had no exact zeros
-            is_zero = is_zero | ~length_mask(lengths, hidden.shape[1]).squeeze(1).bool()
-        return hidden, is_zero
-
-    def output_lengths(self, input_features, waveform, attention_mask, waveform_attention_mask) -> torch.LongTensor:
-        """Valid (non-padding) encoder positions per clip, as `forward` counts them: the spectrogram view sets
-        the frame count when present, else the waveform view does."""
-        if input_features is not None:
-            frames = input_features.new_full(input_features.shape[:1], input_features.shape[-1], dtype=torch.long)
-            frames = frames if attention_mask is None else attention_mask.sum(-1)
-            return conv_output_lengths(frames, self.spectrogram_frontend.conv_dilated)
-        lengths = waveform.new_full(waveform.shape[:1], waveform.shape[-1], dtype=torch.long)
-        lengths = lengths if waveform_attention_mask is None else waveform_attention_mask.sum(-1)
-        for conv in self.waveform_frontend.convs:
-            lengths = conv_output_lengths(lengths, conv)
-        return lengths
+                hidden = blend * hidden + (1 - blend) * F.pad(wave, (0, 0, 0, missing))
+        positions = torch.arange(hidden.shape[1], device=hidden.device)
+        if lengths is None:
+            lengths = positions.new_full(hidden.shape[:1], hidden.shape[1])
+        else:  # padding is "zero" even where the waveform had no exact zeros
+            is_zero = is_zero | (positions >= lengths[:, None])
+        return hidden, is_zero, lengths
 
     @can_return_tuple
     def forward(
@@ -280,7 +275,7 @@ class EchoEncoder(EchoPreTrainedModel):
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
-        hidden, is_zero = self.embed_audio(input_features, waveform, attention_mask, waveform_attention_mask)
+        hidden, is_zero, lengths = self.embed_audio(input_features, waveform, attention_mask, waveform_attention_mask)
         positions = hidden.shape[1]
         if positions > self.config.max_source_positions:
             raise ValueError(
@@ -301,6 +296,7 @@ class EchoEncoder(EchoPreTrainedModel):
         return EchoEncoderOutput(
             last_hidden_state=hidden,
             zero_mask=is_zero,
+            lengths=lengths,
             hidden_states=all_hidden + (hidden,) if output_hidden_states else None,
             attentions=all_attentions if output_attentions else None,
         )
@@ -583,13 +579,20 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
             if decoder_input_ids is None:
                 decoder_input_ids = shift_tokens_right(labels, self.config.decoder_start_token_id)
             use_cache = False
+        if encoder_outputs is None:  # here, not in the model: the CTC loss needs the encoder's lengths
+            encoder_outputs = self.model.encoder(
+                input_features,
+                waveform,
+                attention_mask,
+                waveform_attention_mask,
+                output_attentions=output_attentions,
+                output_hidden_states=output_hidden_states,
+                return_dict=True,
+            )
+        encoder_outputs = as_encoder_output(encoder_outputs)
         outputs = self.model(
-            input_features,
-            waveform,
-            attention_mask,
-            waveform_attention_mask,
-            decoder_input_ids,
-            decoder_attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask,
             encoder_outputs=encoder_outputs,
             cache=pick_cache(cache, past_key_values),
             use_cache=use_cache,
@@ -606,10 +609,7 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
             loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum")
             loss = loss / items
             if self.ctc_head is not None:
-                lengths = self.model.encoder.output_lengths(
-                    input_features, waveform, attention_mask, waveform_attention_mask
-                )
-                ctc = self.ctc_loss(outputs.encoder_last_hidden_state, lengths, labels) / items
+                ctc = self.ctc_loss(encoder_outputs.last_hidden_state, encoder_outputs.get("lengths"), labels) / items
                 loss = (1 - self.config.ctc_loss_weight) * loss + self.config.ctc_loss_weight * ctc
         return Seq2SeqLMOutput(
             loss=loss,
@@ -623,9 +623,12 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
             **{CACHE_FIELD: outputs[CACHE_FIELD] if CACHE_FIELD in outputs else None},
         )
 
-    def ctc_loss(self, encoder_states: torch.Tensor, lengths: torch.LongTensor, labels: torch.LongTensor):
-        """Summed CTC loss of the encoder states against the labels without their -100 padding and end id 0
-        (id 0 is the blank). Clips too short for their transcript contribute 0 rather than infinity."""
+    def ctc_loss(self, encoder_states: torch.Tensor, lengths: torch.LongTensor | None, labels: torch.LongTensor):
+        """Summed CTC loss of the encoder states over their valid `lengths` (all positions when None) against the
+        labels without their -100 padding and end id 0 (id 0 is the blank). Clips too short for their transcript
+        contribute 0 rather than infinity."""
+        if lengths is None:
+            lengths = torch.full(encoder_states.shape[:1], encoder_states.shape[1], dtype=torch.long)
         log_probs = F.log_softmax(self.ctc_head(encoder_states).float(), dim=-1).transpose(0, 1)  # (time, batch, V)
         keep = labels > 0
         return F.ctc_loss(
@@ -676,14 +679,6 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
         if all(length is None for length in lengths):
             kwargs["max_length"] = self.config.max_target_positions  # the start token included
         return super().generate(None, generation_config, *args, **kwargs)
-
-    def set_alignment_heads(self, dump: bytes) -> None:
-        """Set `config.alignment_heads` from the seed's format: a base85, gzipped boolean (layers, heads) array."""
-        flags = np.frombuffer(gzip.decompress(base64.b85decode(dump)), dtype=bool)
-        shape = (self.config.decoder_layers, self.config.decoder_attention_heads)
-        if flags.size != shape[0] * shape[1]:
-            raise ValueError(f"The alignment-head dump has {flags.size} flags; this decoder has {shape} heads.")
-        self.config.alignment_heads = np.argwhere(flags.reshape(shape)).tolist()
 
 
 __all__ = ["EchoPreTrainedModel", "EchoEncoder", "EchoDecoder", "EchoModel", "EchoForConditionalGeneration"]

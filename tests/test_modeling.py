@@ -1,10 +1,7 @@
 """Echo's network: shapes, the seed's bugs fixed (DESIGN.md 1-11), equivalences between code paths, errors."""
 
-import base64
-import gzip
 import math
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -35,9 +32,9 @@ def test_forward_shapes_for_each_view(model):
 def test_views_blend_by_the_learned_weight(model):
     inputs = audio_inputs([1.0])
     encoder = model.get_encoder()
-    spec, _ = encoder.embed_audio(inputs["input_features"], None, inputs["attention_mask"], None)
-    wave, _ = encoder.embed_audio(None, inputs["waveform"], None, inputs["waveform_attention_mask"])
-    both, _ = encoder.embed_audio(*[inputs[k] for k in ("input_features", "waveform", "attention_mask")], None)
+    spec, _, _ = encoder.embed_audio(inputs["input_features"], None, inputs["attention_mask"], None)
+    wave, _, _ = encoder.embed_audio(None, inputs["waveform"], None, inputs["waveform_attention_mask"])
+    both, _, _ = encoder.embed_audio(*[inputs[k] for k in ("input_features", "waveform", "attention_mask")], None)
     blend = torch.sigmoid(encoder.blend_logit)
     torch.testing.assert_close(both, blend * spec + (1 - blend) * wave)
 
@@ -369,12 +366,20 @@ def test_ctc_loss_of_a_padded_batch_equals_each_clip_alone():
 
 
 def test_encoder_output_lengths_count_the_unpadded_positions():
-    model = tiny_model(zero_attention_epsilon=0.0)
+    encoder = tiny_model(zero_attention_epsilon=0.0).get_encoder()
     batch = audio_inputs([1.3, 0.6, 0.95])
-    lengths = model.get_encoder().output_lengths(batch["input_features"], None, batch["attention_mask"], None)
-    assert lengths.tolist() == [65, 30, 48]  # 130, 60, 95 mel frames at stride 2 (the last frame rounds up)
-    wave = model.get_encoder().output_lengths(None, batch["waveform"], None, batch["waveform_attention_mask"])
-    assert wave.tolist() == [65, 30, 47]  # 320 samples per position, rounded down
+    spectrogram = encoder(input_features=batch["input_features"], attention_mask=batch["attention_mask"])
+    assert spectrogram.lengths.tolist() == [65, 30, 48]  # 130, 60, 95 mel frames at stride 2 (the last rounds up)
+    wave = encoder(waveform=batch["waveform"], waveform_attention_mask=batch["waveform_attention_mask"])
+    assert wave.lengths.tolist() == [65, 30, 47]  # 320 samples per position, rounded down
+    assert encoder(**batch).lengths.tolist() == [65, 30, 48]  # both views: the spectrogram sets the count
+    assert encoder(**audio_inputs([1.0, 1.0])).lengths.tolist() == [50, 50]  # nothing padded
+
+
+def test_views_whose_strides_disagree_are_refused_not_fitted():
+    model = tiny_model(waveform_conv_strides=[10, 4, 4, 4])  # 640 samples a position against the spectrogram's 320
+    with pytest.raises(ValueError, match="waveform_conv_strides"):
+        model.get_encoder()(**audio_inputs([1.0]))
 
 
 # --- errors a user can cause ---
@@ -391,11 +396,5 @@ def test_errors_name_the_problem(model):
         model(**audio_inputs([7.0]), decoder_input_ids=torch.tensor([[0]]))  # 350 positions > 300
 
 
-def test_alignment_heads_default_to_the_upper_half_and_load_from_the_seed_format(model):
+def test_alignment_heads_default_to_the_upper_half(model):
     assert model.config.alignment_heads == [[1, h] for h in range(4)]  # 2 decoder layers: the upper one
-    flags = np.zeros((2, 4), dtype=bool)
-    flags[0, 2] = flags[1, 1] = True
-    model.set_alignment_heads(base64.b85encode(gzip.compress(flags.tobytes())))
-    assert model.config.alignment_heads == [[0, 2], [1, 1]]
-    with pytest.raises(ValueError, match="alignment-head dump"):
-        model.set_alignment_heads(base64.b85encode(gzip.compress(np.zeros(3, dtype=bool).tobytes())))
