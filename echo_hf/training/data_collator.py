@@ -6,8 +6,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..audio_loading import decode_audio
 from ..processing_echo import LABEL_PAD_ID, EchoProcessor
-from .speech_datasets import AUDIO, LABELS, decode_audio
+from .speech_datasets import AUDIO, LABELS
 
 
 @dataclass
