@@ -11,11 +11,10 @@ from transformers import BatchFeature, SequenceFeatureExtractor
 from transformers.audio_utils import mel_filter_bank
 from transformers.utils import PaddingStrategy, logging
 
+from .audio_loading import to_mono_tensor
 from .spectrogram_echo import log_mel_spectrogram, mel_bands
 
 logger = logging.get_logger(__name__)
-
-INT16_SCALE = 32768.0
 
 
 class EchoFeatureExtractor(SequenceFeatureExtractor):
@@ -195,20 +194,9 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
         )
 
     def _to_mono_float(self, clip, index: int) -> torch.Tensor:
-        """A clip as a validated 1-D float32 tensor (on the device it came on)."""
-        if not isinstance(clip, torch.Tensor):
-            clip = torch.from_numpy(np.ascontiguousarray(clip))
-        if clip.ndim != 1:
-            raise ValueError(
-                f"Clip {index} has shape {tuple(clip.shape)}: Echo takes mono 1-D audio. Downmix "
-                "multi-channel audio, e.g. `audio.mean(axis=0)` for a (channels, samples) array "
-                "(`axis=1` for (samples, channels)). For a batch, pass a list of 1-D clips: `list(batch)`."
-            )
-        if clip.dtype == torch.int16:
-            clip = clip.to(torch.float32) / INT16_SCALE
-        elif not clip.is_floating_point():
-            raise ValueError(f"Clip {index} has dtype {clip.dtype}: pass float audio in [-1, 1] or int16 PCM samples.")
-        clip = clip.to(torch.float32)
+        """A clip as a validated 1-D float32 tensor (on the device it came on). Multi-channel clips are refused
+        (`max_channels=1`), not averaged: how to downmix is the caller's choice."""
+        clip = to_mono_tensor(clip, max_channels=1, name=f"Clip {index}")
         if clip.shape[0] < self.hop_length:
             raise ValueError(
                 f"Clip {index} has {clip.shape[0]} samples, fewer than one frame "

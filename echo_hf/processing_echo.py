@@ -35,7 +35,7 @@ class EchoProcessor(ProcessorMixin):
         if text is not None:
             labels = self._labels([text] if isinstance(text, str) else list(text))
             if return_tensors is not None:
-                labels = self._pad_labels(labels)
+                labels = pad_labels(labels)
             elif isinstance(text, str):
                 labels = labels[0]
             outputs = BatchFeature({**outputs, "labels": labels}, tensor_type=return_tensors)
@@ -46,16 +46,17 @@ class EchoProcessor(ProcessorMixin):
         ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
         return [row + [self.tokenizer.eos_token_id] for row in ids]
 
-    @staticmethod
-    def _pad_labels(labels: list[list[int]]) -> np.ndarray:
-        padded = np.full((len(labels), max(len(row) for row in labels)), LABEL_PAD_ID, dtype=np.int64)
-        for index, row in enumerate(labels):
-            padded[index, : len(row)] = row
-        return padded
-
     @property
     def model_input_names(self) -> list[str]:
         return self.feature_extractor.model_input_names
 
 
-__all__ = ["EchoProcessor"]
+def pad_labels(labels: list[list[int]]) -> np.ndarray:
+    """(batch, longest) int64 labels padded with -100 at the end of each row."""
+    padded = np.full((len(labels), max(len(row) for row in labels)), LABEL_PAD_ID, dtype=np.int64)
+    for index, row in enumerate(labels):
+        padded[index, : len(row)] = row
+    return padded
+
+
+__all__ = ["EchoProcessor", "pad_labels"]

@@ -10,7 +10,8 @@ import jiwer
 from transformers import pipeline
 
 import echo_hf  # noqa: F401  (registers Echo's pipeline and Auto classes)
-from echo_hf.training.speech_datasets import AUDIO, TEXT, decode_audio, load_speech_dataset
+from echo_hf.audio_loading import decode_audio
+from echo_hf.training.speech_datasets import AUDIO, TEXT, load_speech_dataset
 from echo_hf.training.text_normalization import normalize_text
 
 

@@ -1,14 +1,10 @@
 """EchoSpeechCollator: audio padded by the feature extractor, labels padded with -100, the final 0 kept."""
 
-import io
-
 import numpy as np
-import soundfile as sf
 import torch
 
 from echo_hf import EchoFeatureExtractor, EchoProcessor, build_tokenizer
 from echo_hf.training.data_collator import EchoSpeechCollator
-from echo_hf.training.speech_datasets import decode_audio
 
 
 def make_collator() -> EchoSpeechCollator:
@@ -40,17 +36,3 @@ def test_collator_pads_audio_to_longest_and_labels_with_minus_100_keeping_end_of
 def test_collator_without_labels_gives_model_inputs_only():
     batch = make_collator()([{"audio": np.zeros(3200, np.float32)}])
     assert set(batch) == {"input_features", "attention_mask", "waveform", "waveform_attention_mask"}
-
-
-def test_decode_audio_reads_bytes_resamples_and_downmixes():
-    t = np.arange(8000) / 8000
-    stereo = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 440 * t) * 0.5], axis=1).astype(np.float32)
-    buffer = io.BytesIO()
-    sf.write(buffer, stereo, 8000, format="WAV", subtype="FLOAT")
-    audio = decode_audio({"bytes": buffer.getvalue(), "path": "x.wav"}, 16000)
-    assert audio.ndim == 1 and audio.dtype == np.float32
-    assert abs(len(audio) - 16000) <= 1
-    # mean of the channels: amplitude 0.75 of the 440 Hz tone
-    assert abs(np.abs(audio[2000:14000]).max() - 0.75) < 0.02
-    decoded = decode_audio({"array": stereo.T, "sampling_rate": 8000}, 16000)
-    np.testing.assert_allclose(decoded, audio, atol=1e-4)

@@ -3,11 +3,11 @@
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
-from ..processing_echo import LABEL_PAD_ID, EchoProcessor
-from .speech_datasets import AUDIO, LABELS, decode_audio
+from ..audio_loading import decode_audio
+from ..processing_echo import EchoProcessor, pad_labels
+from .speech_datasets import AUDIO, LABELS
 
 
 @dataclass
@@ -31,16 +31,8 @@ class EchoSpeechCollator:
         audio = [decode_audio(example[AUDIO], extractor.sampling_rate) for example in examples]
         batch = dict(extractor(audio, sampling_rate=extractor.sampling_rate, padding="longest", return_tensors="pt"))
         if all(LABELS in example for example in examples):
-            batch[LABELS] = pad_labels([example[LABELS] for example in examples])
+            batch[LABELS] = torch.from_numpy(pad_labels([example[LABELS] for example in examples]))
         return batch
 
 
-def pad_labels(labels: list[list[int]]) -> torch.Tensor:
-    """(batch, longest) int64 labels padded with -100 at the end of each row."""
-    padded = np.full((len(labels), max(len(row) for row in labels)), LABEL_PAD_ID, dtype=np.int64)
-    for index, row in enumerate(labels):
-        padded[index, : len(row)] = row
-    return torch.from_numpy(padded)
-
-
-__all__ = ["EchoSpeechCollator", "pad_labels"]
+__all__ = ["EchoSpeechCollator"]

@@ -1,7 +1,7 @@
 """Load any speech dataset for Echo: a `save_to_disk` folder, an audiofolder, or a Hub id; mono 16 kHz audio + text.
 
-Audio is kept encoded (`Audio(decode=False)`) and decoded per batch by `decode_audio` with soundfile, resampled with
-librosa when the file's rate differs from the feature extractor's, and averaged to mono. This needs no ffmpeg.
+Audio is kept encoded (`Audio(decode=False)`) and decoded per batch by `audio_loading.decode_audio` (soundfile, then
+librosa when the file's rate differs from the feature extractor's; averaged to mono). This needs no ffmpeg.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import io
 from pathlib import Path
 
 import datasets
-import librosa
-import numpy as np
 import soundfile as sf
 from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging
@@ -91,24 +89,6 @@ def _open(value: dict) -> sf.SoundFile:
     raise ValueError(f"An audio value needs `bytes` or `path`, got keys {sorted(value)}.")
 
 
-def decode_audio(value: dict | np.ndarray, sampling_rate: int) -> np.ndarray:
-    """A mono float32 clip at `sampling_rate` from an encoded `{"bytes", "path"}` value, a decoded
-    `{"array", "sampling_rate"}` value, or a 1-D array (assumed to be at `sampling_rate` already)."""
-    if isinstance(value, np.ndarray):
-        return value.astype(np.float32, copy=False)
-    if "array" in value:
-        audio, rate = np.asarray(value["array"], dtype=np.float32), value.get("sampling_rate", sampling_rate)
-        audio = audio.T if audio.ndim == 2 and audio.shape[0] < audio.shape[1] else audio  # -> (samples, channels)
-    else:
-        with _open(value) as file:
-            audio, rate = file.read(dtype="float32", always_2d=True), file.samplerate
-    if audio.ndim == 2:
-        audio = audio.mean(axis=1)
-    if rate != sampling_rate:
-        audio = librosa.resample(audio, orig_sr=rate, target_sr=sampling_rate)
-    return np.ascontiguousarray(audio, dtype=np.float32)
-
-
 def add_audio_lengths(dataset: datasets.Dataset) -> datasets.Dataset:
     """Add `input_length`, each clip's duration in seconds read from its header, so that
     `train_sampling_strategy="group_by_length"` batches clips of similar length (less padding, less compute)."""
@@ -154,4 +134,4 @@ def add_labels(
     return dataset
 
 
-__all__ = ["add_audio_lengths", "add_labels", "decode_audio", "load_speech_dataset"]
+__all__ = ["add_audio_lengths", "add_labels", "load_speech_dataset"]
