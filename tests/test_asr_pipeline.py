@@ -6,8 +6,10 @@ import soundfile as sf
 import torch
 from trained_echo import CHUNK_S, RATE, STRIDE_S, clips, recording, trained_echo
 from transformers import AutomaticSpeechRecognitionPipeline, pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from echo_hf import EchoSpeechRecognitionPipeline
+from echo_hf.pipeline_echo import TASK, SpeechRecognitionPipelineForModel
 
 
 def make_pipeline(model, processor):
@@ -31,6 +33,7 @@ def pipeline_tokens(asr, audio, **generate_kwargs) -> torch.Tensor:
 
 def test_task_builds_echos_pipeline_and_leaves_other_models_alone(asr):
     assert type(asr) is EchoSpeechRecognitionPipeline and asr.type == "seq2seq"
+    assert PIPELINE_REGISTRY.supported_tasks[TASK]["impl"] is SpeechRecognitionPipelineForModel
     from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
     whisper = WhisperForConditionalGeneration(
