@@ -12,8 +12,12 @@ and ffmpeg to read files, and offers no timestamps for seq2seq models. This subc
 - joins overlapping chunks with `chunk_merge`, and with `return_timestamps=True` returns each chunk's text with
   the span of audio it owns.
 
-`register_pipeline()` (run by `import echo_hf`) makes it the implementation of the task; for any other model it
-builds transformers' own pipeline, so nothing changes for them. Every folder an Echo model is saved to names this
+`import echo_hf` makes the task build this class for Echo models (`register_pipeline`). That needs a hook because
+`pipeline()` picks the class before it loads the model, from one of two places: a config's `custom_pipelines`, which
+it honours only with `trust_remote_code=True` and only for a model named by a string (a model object brings no
+config), or else the task's entry in `PIPELINE_REGISTRY`, which serves every model. So the entry's `impl` becomes
+`SpeechRecognitionPipelineForModel`, which builds this class for an Echo model and transformers' own for any other:
+that one value is all echo_hf changes in transformers' pipelines. Every folder an Echo model is saved to names this
 class in its config.json (`custom_pipelines`, written by `EchoConfig`) and carries this file and the files it
 imports, so `trust_remote_code=True` alone selects it in a process that never imports `echo_hf`.
 """
@@ -24,7 +28,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from transformers import AutomaticSpeechRecognitionPipeline, GenerationConfig
-from transformers.models.auto.modeling_auto import MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.pt_utils import PipelineChunkIterator, PipelineIterator, PipelinePackIterator
 
@@ -46,16 +49,10 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
     """
 
     _default_generation_config = GenerationConfig()
-    # None = "load if present": a folder without processor files then reaches `__init__`, which says what is missing,
-    # instead of failing inside AutoTokenizer. (Other models still get both; only their error message changes.)
+    # None = "load if present" (transformers' ASR pipeline says True, "must load"): a folder without processor files
+    # then reaches `__init__`, which says what is missing, instead of failing inside AutoTokenizer.
     _load_tokenizer = None
     _load_feature_extractor = None
-
-    def __new__(cls, model=None, *args, **kwargs):
-        # The task's implementation for every model once echo_hf is imported: others get transformers' own class.
-        if cls is EchoSpeechRecognitionPipeline and model is not None and not is_echo_model(model):
-            return AutomaticSpeechRecognitionPipeline(model, *args, **kwargs)
-        return super().__new__(cls)
 
     def __init__(self, model, feature_extractor=None, tokenizer=None, **kwargs):
         source = getattr(model, "name_or_path", "") or "the model folder"
@@ -259,12 +256,40 @@ def _pad_in_time(items: list[dict]) -> dict:
     return batch
 
 
+class SpeechRecognitionPipelineForModel:
+    """The task's implementation once echo_hf is imported: calling it builds an `EchoSpeechRecognitionPipeline` for an
+    Echo model and transformers' own `AutomaticSpeechRecognitionPipeline` for any other, never an instance of itself.
+    """
+
+    # `pipeline()` reads what to load off the task's class, the same for every model, before it calls it. These are
+    # Echo's flags: transformers' own but None ("load if present") for the feature extractor and tokenizer, so an Echo
+    # folder without them reaches Echo's error. A load that succeeds is the same under either; where one fails,
+    # transformers' flags raise inside `pipeline()`, so `__new__` raises for other models in their place.
+    _load_processor = EchoSpeechRecognitionPipeline._load_processor
+    _load_image_processor = EchoSpeechRecognitionPipeline._load_image_processor
+    _load_video_processor = EchoSpeechRecognitionPipeline._load_video_processor
+    _load_feature_extractor = EchoSpeechRecognitionPipeline._load_feature_extractor
+    _load_tokenizer = EchoSpeechRecognitionPipeline._load_tokenizer
+
+    def __new__(cls, model, feature_extractor=None, tokenizer=None, **kwargs) -> AutomaticSpeechRecognitionPipeline:
+        parts = {"feature_extractor": feature_extractor, "tokenizer": tokenizer}
+        if is_echo_model(model):
+            return EchoSpeechRecognitionPipeline(model, **parts, **kwargs)
+        missing = [name for name, part in parts.items() if part is None]
+        if missing:
+            source = getattr(model, "name_or_path", "") or type(model).__name__
+            raise ValueError(
+                f"No {' or '.join(missing)} could be loaded for {source!r}, and transformers' speech recognition "
+                f"pipeline needs both: pass {' and '.join(f'`{name}=`' for name in missing)} to `pipeline()`."
+            )
+        return AutomaticSpeechRecognitionPipeline(model, **parts, **kwargs)
+
+
 def register_pipeline() -> None:
     """Make `pipeline("automatic-speech-recognition", model=<Echo>)` build an `EchoSpeechRecognitionPipeline`."""
-    # Generic code that asks "is this a speech seq2seq model?" reads this table; the Auto registration skips it.
-    MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES["echo"] = "EchoForConditionalGeneration"
-    # Set in place, not through `register_pipeline`, which warns on every import that it overwrites the task.
-    PIPELINE_REGISTRY.supported_tasks[TASK]["impl"] = EchoSpeechRecognitionPipeline
+    # Set in place: `PIPELINE_REGISTRY.register_pipeline` would also replace the task's model classes and default
+    # model, and warn on every import that it overwrites the task.
+    PIPELINE_REGISTRY.supported_tasks[TASK]["impl"] = SpeechRecognitionPipelineForModel
 
 
-__all__ = ["EchoSpeechRecognitionPipeline", "is_echo_model", "register_pipeline"]
+__all__ = ["EchoSpeechRecognitionPipeline", "SpeechRecognitionPipelineForModel", "is_echo_model", "register_pipeline"]

@@ -1,13 +1,41 @@
-"""Echo's ASR pipeline with a model that knows four clips: every input kind, both views, long audio, bad input."""
+"""Echo's ASR pipeline with a model that knows four clips: every input kind, both views, long audio, bad input; and
+every other model's ASR pipeline exactly as without echo_hf."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from other_asr_models import TASK, save_ctc, save_whisper
 from trained_echo import CHUNK_S, RATE, STRIDE_S, clips, recording, trained_echo
-from transformers import AutomaticSpeechRecognitionPipeline, pipeline
+from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC, pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
 
+import echo_hf
 from echo_hf import EchoSpeechRecognitionPipeline
+from echo_hf.pipeline_echo import SpeechRecognitionPipelineForModel
+
+ROOT = Path(__file__).parents[1]
+TRANSFORMERS_ASR = "transformers.pipelines.automatic_speech_recognition.AutomaticSpeechRecognitionPipeline"
+# Run from the repository root with tests/ on the path, so both processes import this checkout's echo_hf.
+BEHAVIOUR_PROGRAM = """
+import json, sys
+if {import_echo_hf}:
+    import echo_hf
+sys.path.insert(0, "tests")
+from other_asr_models import TASK, pipeline_behaviour
+from transformers.pipelines import PIPELINE_REGISTRY
+
+behaviour = pipeline_behaviour({folder!r})
+impl = PIPELINE_REGISTRY.supported_tasks[TASK]["impl"]
+echo_hf = sys.modules.get("echo_hf")
+print(json.dumps({{"echo_hf": echo_hf and echo_hf.__file__, "impl": getattr(impl, "__name__", impl), **behaviour}}))
+"""
 
 
 def make_pipeline(model, processor):
@@ -29,33 +57,51 @@ def pipeline_tokens(asr, audio, **generate_kwargs) -> torch.Tensor:
     return asr.forward(model_inputs, **generate_kwargs)["tokens"]
 
 
-def test_task_builds_echos_pipeline_and_leaves_other_models_alone(asr):
+def test_task_builds_echos_pipeline(asr):
     assert type(asr) is EchoSpeechRecognitionPipeline and asr.type == "seq2seq"
-    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+    assert PIPELINE_REGISTRY.supported_tasks[TASK]["impl"] is SpeechRecognitionPipelineForModel
 
-    whisper = WhisperForConditionalGeneration(
-        WhisperConfig(
-            d_model=16,
-            encoder_layers=1,
-            decoder_layers=1,
-            encoder_attention_heads=2,
-            decoder_attention_heads=2,
-            encoder_ffn_dim=16,
-            decoder_ffn_dim=16,
-            vocab_size=300,
-            pad_token_id=0,
-            bos_token_id=0,
-            eos_token_id=0,
-            decoder_start_token_id=0,
-        )
-    )
-    other = pipeline(
-        "automatic-speech-recognition",
-        model=whisper,
-        tokenizer=asr.tokenizer,
-        feature_extractor=WhisperFeatureExtractor(),
-    )
-    assert type(other) is AutomaticSpeechRecognitionPipeline
+
+def behaviour_with_and_without_echo_hf(folder: Path, logs: Path) -> tuple[dict, dict]:
+    """`other_asr_models.pipeline_behaviour(folder)` in two fresh processes at once, the first importing echo_hf."""
+    # One hash seed for both: a set's order shows in one of generate()'s warnings.
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"} | {"PYTHONHASHSEED": "0"}
+    runs = []
+    for imports in (True, False):
+        out, err = logs / f"echo_hf={imports}.out", logs / f"echo_hf={imports}.err"
+        command = [sys.executable, "-c", BEHAVIOUR_PROGRAM.format(import_echo_hf=imports, folder=str(folder))]
+        with out.open("w") as stdout, err.open("w") as stderr:  # files, not pipes: neither run waits on a full pipe
+            runs.append((subprocess.Popen(command, cwd=ROOT, env=env, stdout=stdout, stderr=stderr), out, err))
+    results = []
+    for run, out, err in runs:
+        assert run.wait(timeout=600) == 0, err.read_text()[-3000:]
+        results.append(json.loads(out.read_text().strip().splitlines()[-1]))
+    return results[0], results[1]
+
+
+@pytest.mark.parametrize("save", [save_whisper, save_ctc], ids=["whisper", "ctc"])
+def test_other_models_behave_exactly_as_without_echo_hf(save, tmp_path):
+    with_echo, without = behaviour_with_and_without_echo_hf(save(tmp_path / "model"), tmp_path)
+    assert with_echo.pop("echo_hf") == echo_hf.__file__ and without.pop("echo_hf") is None
+    assert with_echo.pop("impl") == "SpeechRecognitionPipelineForModel"
+    assert without.pop("impl") == TRANSFORMERS_ASR
+    assert with_echo == without  # every output, error, warning and log line, in order
+    assert without["from folder"] == without["from objects"] == TRANSFORMERS_ASR
+    assert without["array"]["text"] and [set(out) for out in without["batch"]] == [{"text"}, {"text"}]
+    assert any(line.startswith("INFO transformers.feature_extraction_utils") for line in without["log"])
+
+
+def test_other_model_without_a_tokenizer_fails_in_pipeline_not_at_the_first_call(tmp_path):
+    # transformers alone raises there too, with its loader's error; echo_hf's registered class has to load softly
+    # (for Echo's own message) and raises in its place.
+    folder = save_ctc(tmp_path / "ctc")
+    model, feature_extractor = Wav2Vec2ForCTC.from_pretrained(folder), Wav2Vec2FeatureExtractor.from_pretrained(folder)
+    with pytest.raises(ValueError, match=r"No tokenizer could be loaded for .* pass `tokenizer=` to `pipeline\(\)`"):
+        pipeline(TASK, model=model, feature_extractor=feature_extractor)
+    for name in ("vocab.json", "tokenizer_config.json", "added_tokens.json", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+    with pytest.raises(ValueError, match="No tokenizer could be loaded"):
+        pipeline(TASK, model=str(folder))
 
 
 def test_file_path_array_resampled_dict_and_batched_list(asr, tmp_path):
