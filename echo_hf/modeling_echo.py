@@ -460,6 +460,29 @@ class EchoModel(EchoPreTrainedModel):
     def get_encoder(self, modality: str | None = None) -> EchoEncoder:
         return self.encoder
 
+    def encode(
+        self,
+        input_features: torch.FloatTensor | None,
+        waveform: torch.FloatTensor | None,
+        attention_mask: torch.LongTensor | None,
+        waveform_attention_mask: torch.LongTensor | None,
+        encoder_outputs: EchoEncoderOutput | tuple | None,
+        output_attentions: bool | None,
+        output_hidden_states: bool | None,
+    ) -> ModelOutput:
+        """`encoder_outputs` as an output object, computed from the audio when not given."""
+        if encoder_outputs is None:
+            encoder_outputs = self.encoder(
+                input_features,
+                waveform,
+                attention_mask,
+                waveform_attention_mask,
+                output_attentions=output_attentions,
+                output_hidden_states=output_hidden_states,
+                return_dict=True,
+            )
+        return as_encoder_output(encoder_outputs)
+
     @can_return_tuple
     def forward(
         self,
@@ -489,17 +512,10 @@ class EchoModel(EchoPreTrainedModel):
                 '`pipeline("automatic-speech-recognition", model=folder, trust_remote_code=True)`; a folder saved by '
                 "an older echo_hf needs to be loaded and saved again for that."
             )
-        if encoder_outputs is None:
-            encoder_outputs = self.encoder(
-                input_features,
-                waveform,
-                attention_mask,
-                waveform_attention_mask,
-                output_attentions=output_attentions,
-                output_hidden_states=output_hidden_states,
-                return_dict=True,
-            )
-        encoder_outputs = as_encoder_output(encoder_outputs)
+        encoder_outputs = self.encode(
+            input_features, waveform, attention_mask, waveform_attention_mask, encoder_outputs, output_attentions,
+            output_hidden_states,
+        )  # fmt: skip
         decoder_outputs = self.decoder(
             decoder_input_ids,
             decoder_attention_mask,
@@ -579,17 +595,11 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
             if decoder_input_ids is None:
                 decoder_input_ids = shift_tokens_right(labels, self.config.decoder_start_token_id)
             use_cache = False
-        if encoder_outputs is None:  # here, not in the model: the CTC loss needs the encoder's lengths
-            encoder_outputs = self.model.encoder(
-                input_features,
-                waveform,
-                attention_mask,
-                waveform_attention_mask,
-                output_attentions=output_attentions,
-                output_hidden_states=output_hidden_states,
-                return_dict=True,
-            )
-        encoder_outputs = as_encoder_output(encoder_outputs)
+        # Encoded here, not in the model, because the CTC loss needs the encoder's lengths.
+        encoder_outputs = self.model.encode(
+            input_features, waveform, attention_mask, waveform_attention_mask, encoder_outputs, output_attentions,
+            output_hidden_states,
+        )  # fmt: skip
         outputs = self.model(
             decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask,

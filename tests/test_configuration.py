@@ -1,31 +1,16 @@
 """EchoConfig: bad values raise a plain ValueError naming the option and value; valid configs round-trip."""
 
 import pytest
+from conftest import tiny_config as tiny
 
 from echo_hf import EchoConfig
-
-
-def tiny(**overrides) -> EchoConfig:
-    options = dict(
-        vocab_size=300,
-        d_model=64,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_ffn_dim=128,
-        decoder_ffn_dim=128,
-        max_source_positions=150,
-        max_target_positions=32,
-        waveform_conv_channels=[16, 32, 64, 64],
-        squeeze_excitation_reduction=4,
-    )
-    return EchoConfig(**{**options, **overrides})
 
 
 # `pytest.raises(ValueError)` also checks the type: `@strict`'s StrictDataclassClassValidationError is no ValueError.
 @pytest.mark.parametrize(
     ("overrides", "match"),
     [
-        ({"waveform_conv_channels": [16, 32, 64, 128]}, r"waveform_conv_channels must end with d_model=64.*128\]"),
+        ({"waveform_conv_channels": [8, 16, 32, 64]}, r"waveform_conv_channels must end with d_model=32.*64\]"),
         ({"waveform_conv_kernels": [11, 8, 4, 4]}, r"kernel minus its stride must be even.*kernels \[11, 8, 4, 4\]"),
         ({"eos_token_id": 2}, r"token id 0.*eos_token_id=2"),
         ({"eos_token_id": [0, 2]}, r"token id 0.*eos_token_id=\[0, 2\]"),
@@ -60,7 +45,7 @@ def test_round_trips_through_to_dict():
     config = non_default_config()
     reloaded = EchoConfig(**config.to_dict())
     assert reloaded.to_diff_dict() == config.to_diff_dict()
-    assert reloaded.waveform_conv_channels == [16, 32, 64, 64] and reloaded.alignment_heads == [[0, 1], [1, 3]]
+    assert reloaded.waveform_conv_channels == [8, 16, 32, 32] and reloaded.alignment_heads == [[0, 1], [1, 3]]
 
 
 def test_round_trips_through_save_pretrained(tmp_path):
@@ -68,7 +53,7 @@ def test_round_trips_through_save_pretrained(tmp_path):
     config.save_pretrained(tmp_path)
     reloaded = EchoConfig.from_pretrained(tmp_path)
     assert reloaded.to_diff_dict() == config.to_diff_dict()
-    assert (reloaded.d_model, reloaded.ctc_loss_weight, reloaded.zero_attention_mode) == (64, 0.3, "scale_logits")
+    assert (reloaded.d_model, reloaded.ctc_loss_weight, reloaded.zero_attention_mode) == (32, 0.3, "scale_logits")
 
 
 def test_bad_saved_config_raises_value_error_on_load(tmp_path):
