@@ -69,6 +69,12 @@ def test_run_saves_model_processor_card_metrics_and_curves(trained):
     assert [entry["step"] for entry in history if "eval_wer" in entry][:2] == [2, 4]
 
 
+def test_evaluation_during_training_leaves_the_saved_model_its_full_transcript_length(trained):
+    # The Trainer's evaluation writes transformers' default max_length=20 into an unset generation config.
+    saved = json.loads((trained / "generation_config.json").read_text())
+    assert saved["max_length"] == json.loads((trained / "config.json").read_text())["max_target_positions"]
+
+
 def test_saved_run_reloads_and_evaluates_to_the_reported_wer(trained, workdir):
     model = AutoModelForSpeechSeq2Seq.from_pretrained(trained)
     processor = AutoProcessor.from_pretrained(trained)

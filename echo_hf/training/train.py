@@ -135,6 +135,12 @@ def build_model(config: EchoTrainingConfig, processor: EchoProcessor) -> EchoFor
             f"The model takes {model.config.num_mel_bins} mel bins but the feature extractor makes "
             f"{processor.feature_extractor.feature_size}: use matching feature_size / num_mel_bins."
         )
+    # Seq2SeqTrainer's evaluation fills every unset generation value with transformers' defaults, in place, and the
+    # saved model keeps them: an unset length would become max_length=20 and cut every later transcript at 20 tokens.
+    # Stated here, it is the model's own limit.
+    generation = model.generation_config
+    if generation.max_length is None and generation.max_new_tokens is None:
+        generation.max_length = model.config.max_target_positions
     return model
 
 
