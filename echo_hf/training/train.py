@@ -7,6 +7,7 @@ model, the processor (feature extractor + tokenizer), a model card, `all_results
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 from pathlib import Path
@@ -135,12 +136,6 @@ def build_model(config: EchoTrainingConfig, processor: EchoProcessor) -> EchoFor
             f"The model takes {model.config.num_mel_bins} mel bins but the feature extractor makes "
             f"{processor.feature_extractor.feature_size}: use matching feature_size / num_mel_bins."
         )
-    # Seq2SeqTrainer's evaluation fills every unset generation value with transformers' defaults, in place, and the
-    # saved model keeps them: an unset length would become max_length=20 and cut every later transcript at 20 tokens.
-    # Stated here, it is the model's own limit.
-    generation = model.generation_config
-    if generation.max_length is None and generation.max_new_tokens is None:
-        generation.max_length = model.config.max_target_positions
     return model
 
 
@@ -193,7 +188,11 @@ def train(config: EchoTrainingConfig) -> dict[str, Any]:
         compute_metrics=build_compute_metrics(processor.tokenizer),
         callbacks=[time_limit] if time_limit else None,
     )
+    # Seq2SeqTrainer's evaluation fills the model's unset generation values with transformers' defaults, in place:
+    # saved so, max_length=20 would cut every later transcript at 20 tokens. The model is saved with its own.
+    generation_config = copy.deepcopy(model.generation_config)
     result = trainer.train(resume_from_checkpoint=checkpoint)
+    model.generation_config = generation_config
     trainer.save_model()  # model + processor in output_dir
     trainer.save_state()
     metrics = dict(result.metrics)
