@@ -126,8 +126,9 @@ class EchoWaveformFrontEnd(nn.Module):
 
 
 def pool_zero_frames(is_zero: torch.BoolTensor, size: int, positions: int) -> torch.BoolTensor:
-    """A position is zero when every input frame (or sample) it covers is zero."""
-    pad = positions * size - is_zero.shape[1]
-    if pad > 0:
-        is_zero = F.pad(is_zero, (0, pad), value=True)
-    return is_zero[:, : positions * size].view(is_zero.shape[0], positions, size).all(-1)
+    """A position is zero when every input frame (or sample) it covers is zero (frames past the end count as zero).
+
+    The input is always padded by `size`, which covers any shortfall of a front-end that rounds its last position up,
+    rather than by a computed amount: no branch on lengths, so a traced graph (ONNX) serves every length."""
+    is_zero = F.pad(is_zero, (0, size), value=True)
+    return is_zero[:, : positions * size].reshape(is_zero.shape[0], positions, size).all(-1)

@@ -196,11 +196,13 @@ class EchoPreTrainedModel(PreTrainedModel):
 def clip_lengths(mask: torch.Tensor | None) -> torch.Tensor | None:
     """Valid frames (or samples) per clip from a (batch, time) mask of 1s and 0s, or None: without a mask, and on CPU
     when no clip is padded, the front-ends skip their per-layer masking, which computes the same then. On an
-    accelerator that check would wait for the device at every forward, so there the masking always runs."""
+    accelerator that check would wait for the device at every forward, so there the masking always runs; so it does
+    while tracing (`torch.compile`, ONNX export), where the check would fix one branch into the graph."""
     if mask is None:
         return None
     lengths = mask.sum(-1)
-    if mask.device.type == "cpu" and bool((lengths == mask.shape[-1]).all()):
+    tracing = torch.compiler.is_compiling()
+    if mask.device.type == "cpu" and not tracing and bool((lengths == mask.shape[-1]).all()):
         return None
     return lengths
 

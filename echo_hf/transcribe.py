@@ -1,6 +1,7 @@
 """echo-transcribe: transcribe audio files (or folders of them) with a saved Echo model.
 
     echo-transcribe runs/tiny speech.wav talks/ --format srt --chunk-length-s 20 --batch-size 4
+    echo-transcribe runs/tiny-onnx speech.wav --backend onnx --onnx-variant int8
 
 Audio longer than the model takes at once is chunked even without `--chunk-length-s` (chunks of the longest length
 it takes). A file that cannot be read is reported and skipped; the exit status is then 1.
@@ -37,9 +38,16 @@ def find_audio(paths: list[str]) -> list[Path]:
     return found
 
 
-def build_pipeline(model_name: str, device: str | None):
-    """Echo's ASR pipeline for a saved folder or a Hub id."""
-    if Path(model_name).is_dir():
+def build_pipeline(model_name: str, device: str | None, backend: str = "pytorch", onnx_variant: str = "fp32"):
+    """Echo's ASR pipeline for a saved folder or a Hub id; with `backend="onnx"`, for a folder written by
+    ``python -m echo_hf.onnx.export_echo``, run by ONNX Runtime."""
+    if backend == "onnx":
+        from .onnx import EchoOnnxForConditionalGeneration
+        from .processing_echo import EchoProcessor
+
+        model = EchoOnnxForConditionalGeneration.from_pretrained(model_name, variant=onnx_variant)
+        processor = EchoProcessor.from_pretrained(model_name)
+    elif Path(model_name).is_dir():
         model, processor = load_model_folder(model_name)
     else:
         model = AutoModelForSpeechSeq2Seq.from_pretrained(model_name)
@@ -117,6 +125,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--num-beams", type=int, default=None, help="beam search width (default: the model's)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="most tokens per chunk")
     parser.add_argument("--device", default=None, help='where the model runs, e.g. "cpu", "cuda", "cuda:1", "mps"')
+    parser.add_argument(
+        "--backend",
+        choices=("pytorch", "onnx"),
+        default="pytorch",
+        help="onnx: MODEL is a folder exported by `python -m echo_hf.onnx.export_echo`, run by ONNX Runtime (greedy)",
+    )
+    parser.add_argument("--onnx-variant", choices=("fp32", "int8"), default="fp32", help="which exported graphs to run")
     parser.add_argument("--output-dir", type=Path, default=None, help="write one FILE.<format> per input here")
     return parser.parse_args(argv)
 
@@ -125,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         files = find_audio(args.audio)
-        asr = build_pipeline(args.model, args.device)
+        if args.backend == "onnx" and (args.num_beams or 1) > 1:
+            raise ValueError("the ONNX backend decodes greedily only: drop --num-beams or use --backend pytorch.")
+        asr = build_pipeline(args.model, args.device, args.backend, args.onnx_variant)
     except (FileNotFoundError, ValueError, OSError) as error:
         print(f"echo-transcribe: error: {error}", file=sys.stderr)
         return 2

@@ -107,3 +107,19 @@ def overfit(audio: list, texts: list[str], steps: int) -> tuple[EchoForCondition
 def _train() -> tuple[EchoForConditionalGeneration, EchoProcessor]:
     model, processor, _ = overfit(*clips(), TRAIN_STEPS)
     return model, processor
+
+
+@lru_cache(maxsize=1)
+def exported_echo() -> Path:
+    """`trained_echo()` exported to ONNX (fp32 and int8 graphs, `echo_hf.onnx.export_echo`), kept in .pytest_cache
+    beside its weights: the export takes 1-3 min on two shared cores."""
+    import onnxruntime
+    import onnxscript
+
+    from echo_hf.onnx import export_echo
+
+    trained_echo()
+    folder = _cache_dir() / f"onnx-{onnxscript.__version__}-{onnxruntime.__version__}"
+    if not (folder / "onnx_config.json").is_file():
+        export_echo(_cache_dir(), folder)
+    return folder
