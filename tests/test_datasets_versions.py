@@ -1,6 +1,11 @@
 """Every datasets release from 3.6 on: each form an audio cell takes (per release) decodes to the same clip
-everywhere."""
+everywhere, and audiofolders are read by echo_hf itself, since datasets 4+'s own audiofolder loader needs torchcodec."""
 
+import json
+import shutil
+from pathlib import Path
+
+import datasets
 import librosa
 import numpy as np
 import pytest
@@ -12,6 +17,7 @@ from transformers import pipeline
 from echo_hf import EchoFeatureExtractor, EchoProcessor, build_tokenizer
 from echo_hf.audio_loading import decode_audio, load_audio_file
 from echo_hf.training.data_collator import EchoSpeechCollator
+from echo_hf.training.speech_datasets import load_audiofolder, load_speech_dataset
 
 RATE = 16000
 CLIP = SPEECH / "hello_world.wav"
@@ -59,6 +65,46 @@ def test_decoder_samples_are_channels_first_and_resampled():
     resampled = decode_audio(StandInAudioDecoder(torch.from_numpy(at_8k)[None, :], 8000), RATE)
     np.testing.assert_array_equal(resampled, decode_audio({"array": at_8k, "sampling_rate": 8000}, RATE))
     assert abs(resampled.shape[0] - 2 * at_8k.shape[0]) <= 1
+
+
+def write_audiofolder(root: Path) -> Path:
+    """train/ listed by metadata.jsonl (with an extra column), dev/ by metadata.csv naming a file in a subfolder."""
+    (root / "train").mkdir(parents=True)
+    (root / "dev" / "clips").mkdir(parents=True)
+    shutil.copy(CLIP, root / "train" / "a.wav")
+    shutil.copy(SPEECH / "echo_hears.wav", root / "train" / "b.wav")
+    shutil.copy(CLIP, root / "dev" / "clips" / "c.wav")
+    rows = [{"file_name": "a.wav", "text": "hello world", "speaker": 1}, {"file_name": "b.wav", "text": "echo hears"}]
+    (root / "train" / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (root / "dev" / "metadata.csv").write_text("file_name,text\nclips/c.wav,hello world\n")
+    return root
+
+
+def test_load_audiofolder_reads_splits_metadata_and_audio(tmp_path):
+    root = write_audiofolder(tmp_path / "folder")
+    loaded = load_audiofolder(root)
+    assert set(loaded) == {"train", "validation"}  # dev/ is the validation split, as datasets names it
+    assert loaded["train"].column_names == ["audio", "text", "speaker"]
+    assert list(loaded["train"]["speaker"]) == [1, None] and list(loaded["validation"]["text"]) == ["hello world"]
+    assert loaded["train"].features["audio"] == datasets.Audio(decode=False)
+    expected = load_audio_file(CLIP, RATE)
+    for cell in (loaded["train"][0]["audio"], loaded["validation"][0]["audio"]):
+        np.testing.assert_array_equal(decode_audio(cell, RATE), expected)
+    speech = load_speech_dataset(str(root))
+    assert speech["validation"].column_names == ["audio", "text"]
+    # A metadata file at the top makes one split, "train".
+    assert list(load_audiofolder(root / "train")) == ["train"]
+
+
+def test_load_audiofolder_errors_say_what_to_write(tmp_path):
+    with pytest.raises(ValueError, match=r"neither a `save_to_disk` folder nor an audiofolder.*`file_name` and `text`"):
+        load_speech_dataset(str(tmp_path))
+    (tmp_path / "metadata.jsonl").write_text(json.dumps({"path": "a.wav", "text": "hi"}) + "\n")
+    with pytest.raises(ValueError, match=r"needs a `file_name` column.*\['path', 'text'\]"):
+        load_audiofolder(tmp_path)
+    (tmp_path / "metadata.jsonl").write_text(json.dumps({"file_name": "a.wav", "text": "hi"}) + "\n")
+    with pytest.raises(FileNotFoundError, match=r"lists '.*a\.wav', which does not exist"):
+        load_audiofolder(tmp_path)
 
 
 @pytest.mark.parametrize(
