@@ -1,6 +1,8 @@
-"""Every datasets release from 3.6 on: each form an audio cell takes (per release) decodes to the same clip
-everywhere, and audiofolders are read by echo_hf itself, since datasets 4+'s own audiofolder loader needs torchcodec."""
+"""Every datasets release from 3.6 on: a dataset saved by datasets 5 trains and evaluates under the installed one,
+each form an audio cell takes (per release) decodes to the same clip everywhere, and audiofolders are read by
+echo_hf itself, since datasets 4+'s own audiofolder loader needs torchcodec."""
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -11,16 +13,20 @@ import numpy as np
 import pytest
 import torch
 from conftest import tiny_model
-from speech_fixtures import SPEECH, StandInAudioDecoder
+from speech_fixtures import SPEECH, StandInAudioDecoder, write_model_config, write_train_config
 from transformers import pipeline
 
 from echo_hf import EchoFeatureExtractor, EchoProcessor, build_tokenizer
 from echo_hf.audio_loading import decode_audio, load_audio_file
 from echo_hf.training.data_collator import EchoSpeechCollator
+from echo_hf.training.evaluation import evaluate_model
 from echo_hf.training.speech_datasets import load_audiofolder, load_speech_dataset
+from echo_hf.training.train import main
 
+DATASETS5 = Path(__file__).parent / "assets" / "speech_datasets5"  # scripts/make_test_assets.py datasets5
 RATE = 16000
 CLIP = SPEECH / "hello_world.wav"
+DATASETS_MAJOR = int(datasets.__version__.split(".")[0])
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +38,23 @@ def asr():
         tokenizer=tokenizer,
         feature_extractor=EchoFeatureExtractor(),
     )
+
+
+def test_dataset_saved_by_datasets5_trains_and_evaluates(tmp_path):
+    info = json.loads((DATASETS5 / "train" / "dataset_info.json").read_text())
+    assert "saved by datasets 5." in info["description"]
+    data = tmp_path / "data"
+    shutil.copytree(DATASETS5, data)  # datasets may write cache files beside a dataset: keep the asset clean
+    model = write_model_config(tmp_path / "model.json")
+    output = tmp_path / "run"
+    config = write_train_config(tmp_path / "train.json", model, data, output, training_args={"max_steps": 2})
+    main([str(config)])
+    results = json.loads((output / "all_results.json").read_text())
+    assert results["global_step"] == 2
+    assert all(isinstance(results[key], float) for key in ("train_loss", "eval_wer", "test_wer", "test_cer"))
+    report = evaluate_model(str(output), str(data), split="test", batch_size=2)
+    assert report["wer"] == pytest.approx(results["test_wer"])
+    assert [example["reference"] for example in report["examples"]] == ["hello world", "echo hears silence"]
 
 
 def cell_forms() -> dict:
@@ -65,6 +88,16 @@ def test_decoder_samples_are_channels_first_and_resampled():
     resampled = decode_audio(StandInAudioDecoder(torch.from_numpy(at_8k)[None, :], 8000), RATE)
     np.testing.assert_array_equal(resampled, decode_audio({"array": at_8k, "sampling_rate": 8000}, RATE))
     assert abs(resampled.shape[0] - 2 * at_8k.shape[0]) <= 1
+
+
+def test_the_installed_datasets_own_decoded_cell():
+    if DATASETS_MAJOR >= 4 and importlib.util.find_spec("torchcodec") is None:
+        pytest.skip(
+            f"datasets {datasets.__version__} decodes audio only through torchcodec, which is not installed (its "
+            "wheels load only beside a CUDA build of torch); the stand-in decoder covers this form"
+        )
+    cell = datasets.load_from_disk(str(DATASETS5))["test"][0]["audio"]  # Audio(decode=True)
+    np.testing.assert_allclose(decode_audio(cell, RATE), load_audio_file(CLIP, RATE), atol=1e-4)
 
 
 def write_audiofolder(root: Path) -> Path:
