@@ -1,4 +1,4 @@
-"""Audio in every form Echo takes, as mono float32 at a rate: a file, its bytes, an array or tensor, a datasets dict.
+"""Audio in every form Echo takes, as mono float32 at a rate: a file, its bytes, an array or tensor, a datasets cell.
 
 Files are read with soundfile (libsndfile: WAV, FLAC, OGG, MP3) and resampled with librosa, so neither ffmpeg nor
 torchaudio is needed (transformers' pipeline needs both); files soundfile cannot decode still go to ffmpeg when it is
@@ -83,22 +83,48 @@ def decode_audio_bytes(data: bytes, sampling_rate: int) -> np.ndarray:
     return _decode(data, sampling_rate, "the audio bytes")
 
 
+def is_audio_decoder(value) -> bool:
+    """Whether `value` is a torchcodec `AudioDecoder`, what datasets 4+ gives for an `Audio(decode=True)` cell.
+
+    Told by its `get_all_samples` method rather than by its class, so that torchcodec need not be installed (its
+    wheels load only beside a CUDA build of torch) for the other forms of audio to work.
+    """
+    return callable(getattr(value, "get_all_samples", None))
+
+
 def decode_audio(value, sampling_rate: int, max_channels: int | None = None) -> np.ndarray:
     """One clip as mono float32 at `sampling_rate`, from any form a dataset or a caller holds it in:
 
     - a file path (str or PathLike) or the bytes of an audio file;
-    - a `datasets.Audio` value: encoded `{"bytes", "path"}` (bytes first) or decoded `{"array", "sampling_rate"}`
-      (`"raw"` counts as `"array"`, as in transformers' pipeline; no `"sampling_rate"` means `sampling_rate`);
+    - a `datasets.Audio` cell, from any datasets release: encoded `{"bytes", "path"}` (`decode=False`; bytes first),
+      decoded by datasets 3 `{"array", "sampling_rate"}` (`"raw"` counts as `"array"`, as in transformers'
+      pipeline; no `"sampling_rate"` means `sampling_rate`), or decoded by datasets 4+, a torchcodec `AudioDecoder`
+      (any object with `get_all_samples()` returning samples with `.data` (channels, samples) and `.sample_rate`);
     - an array, tensor or list of numbers, taken to be at `sampling_rate` already.
 
     `max_channels` bounds an array's channels (see the module docstring); None suits a dataset example.
     """
     if isinstance(value, (str, os.PathLike)):
         return load_audio_file(value, sampling_rate)
-    if isinstance(value, bytes):
-        return decode_audio_bytes(value, sampling_rate)
-    if not isinstance(value, dict):
+    if isinstance(value, (bytes, bytearray)):
+        return decode_audio_bytes(bytes(value), sampling_rate)
+    if is_audio_decoder(value):
+        samples = value.get_all_samples()
+        # torchcodec's layout is (channels, samples) whatever their counts, so the shorter-axis rule is not needed.
+        data = torch.as_tensor(samples.data)
+        return resample(data.mean(dim=0) if data.ndim == 2 else data, int(samples.sample_rate), sampling_rate)
+    if isinstance(value, dict):
+        return _decode_dict(value, sampling_rate, max_channels)
+    if isinstance(value, (np.ndarray, torch.Tensor, list, tuple)):
         return resample(value, sampling_rate, sampling_rate, max_channels)
+    raise ValueError(
+        f"Cannot read audio from {_describe(value)}. Pass a file path, the bytes of an audio file, an array of "
+        f"samples at {sampling_rate} Hz, or a datasets audio cell: {{'bytes', 'path'}} (`Audio(decode=False)`), "
+        "{'array', 'sampling_rate'} or a torchcodec AudioDecoder."
+    )
+
+
+def _decode_dict(value: dict, sampling_rate: int, max_channels: int | None) -> np.ndarray:
     array = value.get("raw", value.get("array"))
     if array is not None:
         return resample(array, int(value.get("sampling_rate", sampling_rate)), sampling_rate, max_channels)
@@ -106,7 +132,16 @@ def decode_audio(value, sampling_rate: int, max_channels: int | None = None) -> 
         return decode_audio_bytes(value["bytes"], sampling_rate)
     if value.get("path") is not None:
         return load_audio_file(value["path"], sampling_rate)
-    raise ValueError(f"An audio dict needs `array` (and `sampling_rate`), `bytes` or `path`; got keys {sorted(value)}.")
+    empty = sorted(key for key in ("array", "raw", "bytes", "path") if key in value)
+    unset = f" ({', '.join(empty)} None)" if empty else ""
+    raise ValueError(
+        f"An audio dict needs `array` (and `sampling_rate`), `bytes` or `path`; got keys {sorted(value)}{unset}. "
+        "A datasets cell with neither bytes nor path has no clip: drop the example or fill it in."
+    )
+
+
+def _describe(value) -> str:
+    return "None (a missing clip?)" if value is None else f"a {type(value).__name__}: {str(value)[:60]!r}"
 
 
 def _decode(source: Path | bytes, sampling_rate: int, name: str) -> np.ndarray:
@@ -138,4 +173,12 @@ def _decode_with_ffmpeg(data: bytes, sampling_rate: int, name: str, error: Excep
     return audio.astype(np.float32)
 
 
-__all__ = ["decode_audio", "decode_audio_bytes", "load_audio_file", "resample", "to_mono_float", "to_mono_tensor"]
+__all__ = [
+    "decode_audio",
+    "decode_audio_bytes",
+    "is_audio_decoder",
+    "load_audio_file",
+    "resample",
+    "to_mono_float",
+    "to_mono_tensor",
+]

@@ -7,7 +7,8 @@ and ffmpeg to read files, and offers no timestamps for seq2seq models. This subc
 - cuts every chunk once and computes both views from that same slice, so log-mels and waveform always agree;
 - aligns chunk and stride lengths to whole encoder positions (`samples_per_position` samples);
 - passes every input of the feature extractor to `generate()`;
-- reads files with soundfile and resamples with librosa (`audio_loading`);
+- reads files with soundfile and resamples with librosa (`audio_loading`), and takes a datasets audio cell of any
+  datasets release (`{"bytes", "path"}`, `{"array", "sampling_rate"}` or a torchcodec `AudioDecoder`);
 - transcribes digital silence (and empty audio) as "" without running the model;
 - joins overlapping chunks with `chunk_merge`, and with `return_timestamps=True` returns each chunk's text with
   the span of audio it owns.
@@ -31,7 +32,7 @@ from transformers import AutomaticSpeechRecognitionPipeline, GenerationConfig
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.pt_utils import PipelineChunkIterator, PipelineIterator, PipelinePackIterator
 
-from .audio_loading import decode_audio_bytes, load_audio_file, resample, to_mono_float
+from .audio_loading import decode_audio, decode_audio_bytes, is_audio_decoder, load_audio_file, to_mono_float
 from .chunk_merge import merge_chunk_tokens
 
 TASK = "automatic-speech-recognition"
@@ -159,17 +160,19 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
         if isinstance(inputs, dict):
             if "stride" in inputs:
                 raise ValueError("A `stride` in the input dict is for CTC models; use `chunk_length_s` with Echo.")
-            raw = inputs.get("raw", inputs.get("array"))
-            if raw is None or "sampling_rate" not in inputs:
+            if inputs.get("raw", inputs.get("array")) is not None and "sampling_rate" not in inputs:
                 raise ValueError(
-                    'An input dict needs the audio under "raw" (or "array") and its rate under "sampling_rate".'
+                    'An input dict with audio under "raw" (or "array") needs its rate under "sampling_rate".'
                 )
-            return resample(raw, int(inputs["sampling_rate"]), rate)
+            # Also a datasets cell: {"bytes", "path"} (decode=False) or datasets 3's decoded {"array", ...}.
+            return decode_audio(inputs, rate, max_channels=2)
+        if is_audio_decoder(inputs):  # a datasets 4+ decoded cell (torchcodec), not imported: see audio_loading
+            return decode_audio(inputs, rate)
         if isinstance(inputs, (np.ndarray, torch.Tensor)):
             return to_mono_float(inputs)
         raise TypeError(
-            f"Echo's pipeline takes a file path, audio file bytes, a numpy array or tensor at {rate} Hz, or a "
-            f'{{"raw": array, "sampling_rate": rate}} dict; got {type(inputs).__name__}.'
+            f"Echo's pipeline takes a file path, audio file bytes, a numpy array or tensor at {rate} Hz, a "
+            f'{{"raw": array, "sampling_rate": rate}} dict, or a datasets audio cell; got {type(inputs).__name__}.'
         )
 
     def _features(self, audio: np.ndarray) -> dict:

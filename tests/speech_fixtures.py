@@ -1,12 +1,34 @@
-"""Helpers for the training tests: a tiny on-disk speech DatasetDict and training configs around it."""
+"""Helpers for the training tests: a tiny on-disk speech DatasetDict, training configs around it, and a stand-in for
+the audio decoder that datasets 4+ gives for a decoded audio cell."""
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
+import torch
 from conftest import tiny_config
 
 SPEECH = Path(__file__).parent / "assets" / "speech"
+
+
+@dataclass
+class StandInAudioSamples:
+    """What torchcodec's `AudioDecoder.get_all_samples()` returns: `data` is (channels, samples), float in [-1, 1]."""
+
+    data: torch.Tensor
+    sample_rate: int
+
+
+class StandInAudioDecoder:
+    """Duck-types torchcodec's `AudioDecoder` (datasets 4+'s `Audio(decode=True)` cell) as far as echo_hf uses it,
+    so that the tests need no torchcodec (which loads only beside a CUDA build of torch)."""
+
+    def __init__(self, data: torch.Tensor, sample_rate: int):
+        self._samples = StandInAudioSamples(data, sample_rate)
+
+    def get_all_samples(self) -> StandInAudioSamples:
+        return self._samples
 
 
 def save_speech_dataset(root: Path, audio_column: str = "audio", text_column: str = "text") -> Path:

@@ -6,7 +6,7 @@
 Layout of ``--out``:
 
     dataset_dict.json, train/, validation/, test/   `DatasetDict.save_to_disk` (audio stored as FLAC bytes)
-    audiofolder/{train,validation,test}/*.flac      + metadata.jsonl, for `load_dataset("audiofolder", ...)`
+    audiofolder/{train,validation,test}/*.flac      + metadata.jsonl, for `load_speech_dataset` (`load_audiofolder`)
     corpus_params.json                              the parameters; same parameters -> the build is reused
     corpus_summary.json                             counts per split, voice family and source; hours; time
 
@@ -85,7 +85,9 @@ def to_dataset(rows: list[dict], split: str, description: str) -> datasets.Datas
 
 
 def write_audiofolder(root: Path, split: str, rows: list[dict]) -> None:
-    """Write ``root/split/*.flac`` and the ``metadata.jsonl`` that the audiofolder loader reads.
+    """Write ``root/split/*.flac`` and the ``metadata.jsonl`` that an audiofolder loader reads (ours,
+    `speech_datasets.load_audiofolder`, or datasets' own `load_dataset("audiofolder")` where it works: < 4, or with
+    torchcodec).
 
     JSON Lines rather than CSV: pandas 3 reads CSV text as large strings, which datasets' folder loader
     does not take for `file_name`.

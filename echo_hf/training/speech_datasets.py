@@ -1,12 +1,17 @@
 """Load any speech dataset for Echo: a `save_to_disk` folder, an audiofolder, or a Hub id; mono 16 kHz audio + text.
 
 Audio is kept encoded (`Audio(decode=False)`) and decoded per batch by `audio_loading.decode_audio` (soundfile, then
-librosa when the file's rate differs from the feature extractor's; averaged to mono). This needs no ffmpeg.
+librosa when the file's rate differs from the feature extractor's; averaged to mono). This needs no ffmpeg, and no
+torchcodec, through which alone datasets 4+ decodes audio (its wheels load only beside a CUDA build of torch), so
+every datasets release from 3.6 on works. Audiofolders are read here (`load_audiofolder`) for the same reason:
+datasets 4+'s loader encodes each clip with torchcodec even for `Audio(decode=False)`.
 """
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 from pathlib import Path
 
 import datasets
@@ -34,8 +39,8 @@ def load_speech_dataset(
     """Load `data` as a `DatasetDict` whose splits have exactly the columns `audio` (encoded) and `text`.
 
     `data` is a folder written by `save_to_disk` (a `DatasetDict` or a single `Dataset`, which becomes split
-    `"train"`), an audiofolder (audio files + `metadata.csv`), or a Hub dataset id (`data_config` names its
-    configuration). The audio column is cast to `Audio(sampling_rate, decode=False)`.
+    `"train"`), an audiofolder (audio files + `metadata.jsonl` or `.csv`: `load_audiofolder`), or a Hub dataset id
+    (`data_config` names its configuration). The audio column is cast to `Audio(sampling_rate, decode=False)`.
     """
     dataset = _load(data, data_config)
     if isinstance(dataset, datasets.Dataset):
@@ -66,7 +71,71 @@ def _load(data: str, data_config: str | None) -> datasets.Dataset | datasets.Dat
         return datasets.load_dataset(data, data_config)
     if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
         return datasets.load_from_disk(str(path))
-    return datasets.load_dataset("audiofolder", data_dir=str(path))
+    return load_audiofolder(path)
+
+
+METADATA_FILES = ("metadata.jsonl", "metadata.csv")
+# The folder names datasets' own audiofolder loader reads as the standard splits.
+SPLIT_ALIASES = {
+    "training": "train",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "testing": "test",
+    "eval": "test",
+    "evaluation": "test",
+}
+
+
+def load_audiofolder(root: str | Path) -> datasets.DatasetDict:
+    """Read an audiofolder: audio files listed by a `metadata.jsonl` or `metadata.csv` (a `file_name` column, relative
+    to the metadata file, and any other columns, e.g. `text`), as `datasets.load_dataset("audiofolder")` reads it.
+
+    A metadata file in `root` makes split `"train"`; otherwise each subfolder with one is a split named by the folder
+    (`dev` or `valid` is `"validation"`, as datasets names them). The `audio` column holds the files' paths,
+    `Audio(decode=False)`.
+    """
+    root = Path(root)
+    folders = [root] if _metadata_file(root) else sorted(sub for sub in root.iterdir() if _metadata_file(sub))
+    if not folders:
+        raise ValueError(
+            f"{str(root)!r} is neither a `save_to_disk` folder nor an audiofolder: it has no "
+            f"{' or '.join(METADATA_FILES)} of its own or in a split subfolder. Write one listing each clip's "
+            "`file_name` and `text`."
+        )
+    splits = {}
+    for folder in folders:
+        split = "train" if folder == root else SPLIT_ALIASES.get(folder.name, folder.name)
+        if split in splits:
+            raise ValueError(f"Two folders of {str(root)!r} are split {split!r}; rename one of them.")
+        splits[split] = _read_audiofolder_split(folder)
+    return datasets.DatasetDict(splits)
+
+
+def _metadata_file(folder: Path) -> Path | None:
+    return next((folder / name for name in METADATA_FILES if (folder / name).is_file()), None)
+
+
+def _read_audiofolder_split(folder: Path) -> datasets.Dataset:
+    metadata = _metadata_file(folder)
+    with open(metadata, encoding="utf-8", newline="") as handle:
+        if metadata.suffix == ".csv":
+            rows = list(csv.DictReader(handle))
+        else:
+            rows = [json.loads(line) for line in handle if line.strip()]
+    if not rows or "file_name" not in rows[0]:
+        columns = sorted(rows[0]) if rows else []
+        raise ValueError(
+            f"{str(metadata)!r} needs a `file_name` column naming each audio file; its columns: {columns}."
+        )
+    paths = []
+    for row in rows:
+        path = folder / row.pop("file_name")
+        if not path.is_file():
+            raise FileNotFoundError(f"{str(metadata)!r} lists {str(path)!r}, which does not exist.")
+        paths.append(str(path.resolve()))
+    columns = {AUDIO: paths, **{name: [row.get(name) for row in rows] for name in rows[0]}}
+    return datasets.Dataset.from_dict(columns).cast_column(AUDIO, datasets.Audio(decode=False))
 
 
 def _log_conversions(dataset: datasets.DatasetDict, sampling_rate: int) -> None:
@@ -134,4 +203,4 @@ def add_labels(
     return dataset
 
 
-__all__ = ["add_audio_lengths", "add_labels", "load_speech_dataset"]
+__all__ = ["add_audio_lengths", "add_labels", "load_audiofolder", "load_speech_dataset"]
