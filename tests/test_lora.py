@@ -1,4 +1,4 @@
-"""LoRA fine-tuning with peft: an adapter trains under echo-train's Seq2SeqTrainer, saves, reloads and merges exactly."""
+"""LoRA fine-tuning with peft: an adapter trains under echo-train's Seq2SeqTrainer, saves, reloads, merges exactly."""
 
 import json
 from pathlib import Path
@@ -78,8 +78,9 @@ def test_run_saves_an_adapter_with_the_processor_and_a_card_naming_its_base(adap
     adapter_config = json.loads((adapter_run / "adapter_config.json").read_text())
     assert adapter_config["base_model_name_or_path"] == str(workdir / "base")
     assert adapter_config["r"] == 4 and adapter_config["lora_alpha"] == 8
-    assert set(adapter_config["target_modules"]) == {*TARGET_MODULE_GROUPS["attention"], "fc1", "fc2", "conv_in",
-                                                     "conv_pointwise", "conv_out"}  # fmt: skip
+    assert set(adapter_config["target_modules"]) == {
+        module for group in TARGET_MODULE_GROUPS.values() for module in group
+    }
     card = (adapter_run / "README.md").read_text()
     metadata = card.split("---")[1]
     assert "library_name: peft" in metadata and f"base_model: {workdir / 'base'}" in metadata
@@ -152,10 +153,9 @@ def test_every_target_name_exists_and_nothing_else_trains():
     adapted = add_lora(model, EchoLoraConfig())
     trainable = [name for name, parameter in adapted.named_parameters() if parameter.requires_grad]
     assert trainable and all(".lora_A." in name or ".lora_B." in name for name in trainable)
-    assert {name.split(".lora_")[0].rsplit(".", 1)[-1] for name in trainable} == {"q_proj", "k_proj", "v_proj",
-                                                                                    "out_proj", "fc1", "fc2"}  # fmt: skip
-    assert count_parameters(adapted)[0] == sum(parameter.numel() for name, parameter in adapted.named_parameters()
-                                               if parameter.requires_grad)  # fmt: skip
+    adapted_modules = {name.split(".lora_")[0].rsplit(".", 1)[-1] for name in trainable}
+    assert adapted_modules == {*TARGET_MODULE_GROUPS["attention"], *TARGET_MODULE_GROUPS["feed_forward"]}
+    assert count_parameters(adapted)[0] == sum(p.numel() for p in adapted.parameters() if p.requires_grad)
 
 
 def test_groups_expand_in_order_without_duplicates():
