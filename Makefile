@@ -26,7 +26,7 @@ test: install system-deps lint
 
 test-lowest:
 	$(PYTHON) -m venv --system-site-packages $(LOWEST_ENV)
-	$(LOWEST_ENV)/bin/python -m pip install --quiet $$($(PYTHON) scripts/lowest_requirements.py transformers accelerate datasets)
+	$(LOWEST_ENV)/bin/python -m pip install --quiet $$($(PYTHON) scripts/lowest_requirements.py transformers accelerate datasets peft onnx onnxscript onnxruntime)
 	$(LOWEST_ENV)/bin/python -m pytest
 
 demo: install system-deps

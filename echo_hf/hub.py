@@ -52,8 +52,28 @@ Command line: `echo-transcribe {path} speech.wav --format srt`.
 """
 
 
-def model_card_metadata(model_name: str, dataset_name: str | None, results: dict[str, float]) -> dict[str, Any]:
-    """The YAML front matter the Hub reads: library, task, language, datasets and a model-index of results."""
+ADAPTER_USAGE = """\
+This folder is a LoRA adapter (`peft`), not a full model: it needs its base model, `{base}`.
+
+```python
+import echo_hf  # registers "echo" with the Auto classes
+from peft import PeftModel
+from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
+
+base = AutoModelForSpeechSeq2Seq.from_pretrained("{base}")
+model = PeftModel.from_pretrained(base, "{path}")  # the adapted model; generate() works through it
+processor = AutoProcessor.from_pretrained("{path}")
+merged = model.merge_and_unload()  # optional: a plain Echo model with the adapter folded into its weights
+```
+"""
+
+
+def model_card_metadata(
+    model_name: str, dataset_name: str | None, results: dict[str, float], base_model: str | None = None
+) -> dict[str, Any]:
+    """The YAML front matter the Hub reads: library, task, language, datasets and a model-index of results.
+
+    A LoRA adapter (`base_model` given) is a `peft` folder and names the model it adapts, as the Hub expects."""
     metrics = [
         {"type": name, "value": round(float(results[f"{split}_{name}"]), 4), "name": f"{name.upper()} ({split})"}
         for split in ("test", "eval")
@@ -61,14 +81,16 @@ def model_card_metadata(model_name: str, dataset_name: str | None, results: dict
         if f"{split}_{name}" in results
     ]
     metadata = {
-        "library_name": "transformers",
+        "library_name": "transformers" if base_model is None else "peft",
         "pipeline_tag": "automatic-speech-recognition",
         "language": ["en"],
         "license": "apache-2.0",
-        "tags": ["echo", "speech-recognition"],
+        "tags": ["echo", "speech-recognition"] + ([] if base_model is None else ["lora"]),
         "datasets": [dataset_name] if dataset_name else [],
         "metrics": ["wer", "cer"],
     }
+    if base_model is not None:
+        metadata["base_model"] = base_model
     if not metrics or not dataset_name:  # the Hub rejects a model-index entry without measured results
         return metadata
     metadata["model-index"] = [
@@ -94,18 +116,21 @@ def write_model_card(
     training_config: dict[str, Any],
     model_config: dict[str, Any],
     model_id: str | None = None,
+    base_model: str | None = None,
 ) -> Path:
     """Write `output_dir/README.md` and return its path.
 
     `model_id` (a Hub repo id) is what the usage snippet loads; it defaults to `output_dir`. Unknown facts may be
-    empty (`dataset_name=None`, `results={}`): the card then says so instead of inventing them.
+    empty (`dataset_name=None`, `results={}`): the card then says so instead of inventing them. `base_model` marks
+    the folder as a LoRA adapter of that model: the card says so and shows how to load it through peft.
     """
     output_dir = Path(output_dir)
     model_id = model_id or str(output_dir)
     name = model_id.rstrip("/").split("/")[-1]
-    metadata = model_card_metadata(name, dataset_name, results)
+    metadata = model_card_metadata(name, dataset_name, results, base_model)
     rows = "\n".join(f"| {key} | {value:.4g} |" for key, value in sorted(results.items()) if _is_number(value))
     table = f"| metric | value |\n|---|---|\n{rows}" if rows else "No evaluation was recorded with this checkpoint."
+    usage = USAGE.format(path=model_id) if base_model is None else ADAPTER_USAGE.format(path=model_id, base=base_model)
     sizes = ", ".join(f"{split}: {count} clips" for split, count in split_sizes.items())
     card = f"""---
 {yaml.safe_dump(metadata, sort_keys=False).strip()}
@@ -124,7 +149,7 @@ Trained with `echo-train` (`Seq2SeqTrainer`, generation-based evaluation). WER a
 
 ## Usage
 
-{USAGE.format(path=model_id)}
+{usage}
 ## Training data
 
 {f"`{dataset_name}` ({sizes})." if dataset_name else "Not recorded with this checkpoint."}

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .lora import EchoLoraConfig
+
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 
@@ -38,6 +40,9 @@ class EchoTrainingConfig:
         resume_from_checkpoint (`str` or `bool`, *optional*): a checkpoint folder, or `true` for the latest in
             `output_dir`.
         dataset_name (`str`, *optional*): the dataset's name in the model card (defaults to `data`).
+        lora (`dict`, *optional*): fine-tune a saved model folder with `peft` LoRA adapters instead of all its weights:
+            `{"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": ["attention", "feed_forward"], "merge": false}`
+            (see `echo_hf.training.lora.EchoLoraConfig`). The output folder then holds the adapter.
     """
 
     model: str
@@ -60,9 +65,12 @@ class EchoTrainingConfig:
     max_train_minutes: float | None = None
     resume_from_checkpoint: str | bool | None = None
     dataset_name: str | None = None
+    lora: EchoLoraConfig | None = None
     config_path: str | None = field(default=None, repr=False)
 
     def __post_init__(self):
+        if self.lora is not None and not isinstance(self.lora, EchoLoraConfig):
+            self.lora = EchoLoraConfig.from_dict(self.lora)  # bad LoRA settings fail here, before any data loads
         if self.precision not in PRECISIONS:
             raise ValueError(f"`precision` must be one of {PRECISIONS}, got {self.precision!r}.")
         if "output_dir" not in self.training_args:

@@ -2,6 +2,7 @@
 
 Works unchanged under `torchrun --nproc_per_node N` and `accelerate launch`. At the end the output folder holds the
 model, the processor (feature extractor + tokenizer), a model card, `all_results.json` and `training_curves.png`.
+With a `lora` section the model is a peft LoRA adapter of the saved model it fine-tunes (`training/lora.py`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ..modeling_echo import EchoForConditionalGeneration
 from ..processing_echo import EchoProcessor
 from .callbacks import TimeLimitCallback
 from .data_collator import EchoSpeechCollator
+from .lora import MERGED_DIR, add_lora, base_model_name, count_parameters, save_merged
 from .metrics import build_compute_metrics
 from .plots import plot_training_curves
 from .run_config import EchoTrainingConfig
@@ -149,6 +151,11 @@ def select_split(data: datasets.DatasetDict, split: str, limit: int | None) -> d
 def train(config: EchoTrainingConfig) -> dict[str, Any]:
     """Run the training described by `config`; returns the train, validation and test metrics."""
     args = training_arguments(config)
+    if config.lora is not None and not Path(config.model).is_dir():
+        raise ValueError(
+            f"`lora` adapts a trained model, but model is {config.model!r}: set `model` to a saved model folder "
+            "(or drop `lora` to train from a config)."
+        )
     set_seed(args.seed)
     checkpoint = resolve_checkpoint(config.resume_from_checkpoint, args.output_dir)
     data = load_speech_dataset(config.data, config.audio_column, config.text_column, data_config=config.data_config)
@@ -163,6 +170,8 @@ def train(config: EchoTrainingConfig) -> dict[str, Any]:
         config, args, [normalize_text(t) for t in texts] if config.normalize_text else list(texts), checkpoint
     )
     model = build_model(config, processor)
+    if config.lora is not None:
+        model = add_lora(model, config.lora)  # a PeftModel: only the adapters train
     splits = {
         name: add_labels(
             part,
@@ -190,13 +199,17 @@ def train(config: EchoTrainingConfig) -> dict[str, Any]:
     )
     # Seq2SeqTrainer's evaluation fills the model's unset generation values with transformers' defaults, in place:
     # saved so, max_length=20 would cut every later transcript at 20 tokens. The model is saved with its own.
-    generation_config = copy.deepcopy(model.generation_config)
+    # Restored on the Echo model itself: a PeftModel reads the wrapped model's attribute but would keep one set on it.
+    echo_model = model.get_base_model() if config.lora is not None else model
+    generation_config = copy.deepcopy(echo_model.generation_config)
     result = trainer.train(resume_from_checkpoint=checkpoint)
-    model.generation_config = generation_config
-    trainer.save_model()  # model + processor in output_dir
+    # A copy: the evaluations below fill it in place again, and a merged model is saved after them.
+    echo_model.generation_config = copy.deepcopy(generation_config)
+    trainer.save_model()  # model (or adapter, through peft's save_pretrained) + processor in output_dir
     trainer.save_state()
     metrics = dict(result.metrics)
     metrics["global_step"] = trainer.state.global_step
+    metrics["trainable_parameters"], metrics["total_parameters"] = count_parameters(model)
     metrics["stopped_by_time_limit"] = bool(time_limit and time_limit.stopped)
     if "eval" in splits:
         metrics.update(final_evaluation(trainer))
@@ -204,7 +217,14 @@ def train(config: EchoTrainingConfig) -> dict[str, Any]:
         metrics.update(trainer.predict(splits["test"], metric_key_prefix="test").metrics)
     trainer.log_metrics("all", metrics)
     if trainer.is_world_process_zero():
-        write_outputs(config, trainer, metrics, {name: len(part) for name, part in splits.items()})
+        split_sizes = {name: len(part) for name, part in splits.items()}
+        base_model = base_model_name(model) if config.lora is not None else None
+        write_outputs(config, trainer, metrics, split_sizes, base_model=base_model)
+        if config.lora is not None and config.lora.merge:
+            # Last, after every evaluation: merging replaces the adapter layers in the trained model itself.
+            merged_dir = Path(args.output_dir) / MERGED_DIR
+            save_merged(model, merged_dir, processor, generation_config)
+            write_outputs(config, trainer, metrics, split_sizes, output_dir=merged_dir)
     return metrics
 
 
@@ -219,10 +239,16 @@ def final_evaluation(trainer: Seq2SeqTrainer) -> dict[str, float]:
 
 
 def write_outputs(
-    config: EchoTrainingConfig, trainer: Seq2SeqTrainer, metrics: dict[str, Any], split_sizes: dict[str, int]
+    config: EchoTrainingConfig,
+    trainer: Seq2SeqTrainer,
+    metrics: dict[str, Any],
+    split_sizes: dict[str, int],
+    base_model: str | None = None,
+    output_dir: str | Path | None = None,
 ) -> None:
-    """Metrics JSON, loss/WER curves, the config and the model card, next to the saved model."""
-    output_dir = Path(trainer.args.output_dir)
+    """Metrics JSON, loss/WER curves, the config and the model card, next to the saved model (in `output_dir`,
+    by default the Trainer's). `base_model` is the model a LoRA adapter folder needs, named in its card."""
+    output_dir = Path(output_dir or trainer.args.output_dir)
     (output_dir / RESULTS_FILE).write_text(json.dumps(metrics, indent=2))
     (output_dir / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2))
     plot_training_curves(trainer.state.log_history, output_dir / CURVES_FILE)
@@ -233,6 +259,8 @@ def write_outputs(
         split_sizes=split_sizes,
         training_config=config.to_dict(),
         model_config=trainer.model.config.to_diff_dict(),
+        model_id=str(output_dir),
+        base_model=base_model,
     )
 
 
