@@ -73,6 +73,9 @@ def test_evaluation_during_training_leaves_the_saved_model_its_full_transcript_l
     # The Trainer's evaluation writes transformers' default max_length=20 into an unset generation config.
     saved = json.loads((trained / "generation_config.json").read_text())
     assert "max_length" not in saved and "max_new_tokens" not in saved, saved
+    # and that evaluation itself generates up to the decoder's length, not to that default
+    args = torch.load(trained / "training_args.bin", weights_only=False)
+    assert args.generation_max_length == json.loads((trained / "config.json").read_text())["max_target_positions"]
 
 
 def test_saved_run_reloads_and_evaluates_to_the_reported_wer(trained, workdir):

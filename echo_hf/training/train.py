@@ -172,6 +172,10 @@ def train(config: EchoTrainingConfig) -> dict[str, Any]:
     model = build_model(config, processor)
     if config.lora is not None:
         model = add_lora(model, config.lora)  # a PeftModel: only the adapters train
+    if args.generation_max_length is None:
+        # Else the Trainer's evaluation generates with transformers' default max_length=20 (filled into the unset
+        # generation config): transcripts cut at 20 tokens, and WER/CER reported on the cut text.
+        args.generation_max_length = model.config.max_target_positions
     splits = {
         name: add_labels(
             part,
