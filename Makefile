@@ -5,7 +5,7 @@ DEMO_OUT ?= runs/demo
 # A second environment for the suite on the lowest releases pyproject.toml admits (it sees everything else installed).
 LOWEST_ENV ?= .venv-lowest
 
-.PHONY: install system-deps test test-lowest lint demo bench
+.PHONY: install system-deps test test-lowest lint demo bench bench-inference
 
 install:
 	# The CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
@@ -39,3 +39,9 @@ bench: install
 	# One thread, and glibc keeping freed memory for reuse rather than unmapping it: on a shared 2-core VM the
 	# page faults of re-mapped large tensors made repeated steps of either model swing by up to 20%.
 	MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 $(PYTHON) benchmarks/bench.py --threads 1
+
+# CPU transcription speed: PyTorch eager vs ONNX Runtime fp32/int8 on the demo model and the seed preset, and
+# faster-whisper as the anchor (needs `make demo` first: the demo model and the bundled corpus).
+bench-inference: install
+	$(PYTHON) -m pip install --quiet -e ".[bench]"
+	MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 $(PYTHON) benchmarks/bench_cpu_inference.py --model $(DEMO_OUT) --corpus $(CORPUS) --threads 1
