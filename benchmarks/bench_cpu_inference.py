@@ -69,9 +69,8 @@ def echo_step(model, feature_extractor, generate_kwargs: dict):
 def first_difference_gap(model, feature_extractor, clip: np.ndarray, reference: torch.Tensor, other: torch.Tensor):
     """The gap between PyTorch's top two logits at the first step where `other` leaves `reference`."""
     length = min(len(reference), len(other))
-    index = next(i for i in range(length) if reference[i] != other[i]) if not torch.equal(reference, other) else None
-    if index is None:  # one is a prefix of the other: they differ where the shorter one ended
-        index = length
+    # where they first differ; when one is a prefix of the other, where the shorter one ended
+    index = next((i for i in range(length) if reference[i] != other[i]), length)
     views = feature_extractor(clip, sampling_rate=RATE, return_tensors="pt", return_attention_mask=True)
     with torch.no_grad():
         logits = model(**views, decoder_input_ids=reference[None, :index]).logits[0, -1]

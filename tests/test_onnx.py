@@ -1,15 +1,15 @@
 """ONNX export and ONNX Runtime decoding: the same greedy tokens as PyTorch, int8 behind the same pipeline, and the
 folders and settings it cannot serve refused with a clear error."""
 
+import copy
 import json
 import shutil
 
-import numpy as np
 import onnx
 import pytest
 import torch
 from trained_echo import RATE, clips, exported_echo, trained_echo
-from transformers import pipeline
+from transformers import GenerationConfig, pipeline
 
 from echo_hf.onnx import EchoOnnxForConditionalGeneration
 from echo_hf.transcribe import main
@@ -36,9 +36,41 @@ def test_fp32_greedy_tokens_equal_pytorch_in_a_padded_batch(onnx_dir):
     assert torch.equal(onnx_model.generate(**batch, max_new_tokens=30), expected)
     # no length given: both fill up to the decoder's limit at most, and stop at the end of text
     assert torch.equal(onnx_model.generate(**batch), model.generate(**batch))
-    # a forced minimum length bars the end of text alike
-    forced = {"min_new_tokens": 25, "max_new_tokens": 30}
-    assert torch.equal(onnx_model.generate(**batch, **forced), model.generate(**batch, **forced))
+    # the length settings, alone and together, as transformers reads them (min_new_tokens overrides min_length)
+    limit = model.config.max_target_positions
+    for lengths in (
+        {"min_new_tokens": 25, "max_new_tokens": 30},
+        {"min_length": 12, "max_length": 20},
+        {"min_length": 12, "min_new_tokens": 3, "max_new_tokens": 20},
+        {"min_new_tokens": limit, "max_new_tokens": limit},  # fills every decoder position
+    ):
+        assert torch.equal(onnx_model.generate(**batch, **lengths), model.generate(**batch, **lengths)), lengths
+    # a generation config of the caller's is merged over the model's, and `inputs` names the log-mels
+    views = dict(batch)
+    features = views.pop("input_features")
+    config = GenerationConfig(max_new_tokens=5)
+    assert torch.equal(onnx_model.generate(features, config, **views), model.generate(features, config, **views))
+
+
+def test_short_clip_below_the_traced_minimum_matches_pytorch(onnx_dir):
+    model, processor = trained_echo()
+    audio, _ = clips()
+    short = processor(audio=[audio[0][4000:4800]], sampling_rate=RATE, return_tensors="pt")  # 50 ms: 6 frames
+    assert short["input_features"].shape[-1] < 8
+    onnx_model = EchoOnnxForConditionalGeneration.from_pretrained(onnx_dir)
+    assert torch.equal(onnx_model.generate(**short, max_new_tokens=10), model.generate(**short, max_new_tokens=10))
+
+
+def test_generation_config_filled_by_the_trainer_is_accepted(onnx_dir):
+    """Seq2SeqTrainer's evaluation writes transformers' defaults into the model's generation config."""
+    model, processor = trained_echo()
+    batch = padded_batch(processor)
+    onnx_model = EchoOnnxForConditionalGeneration.from_pretrained(onnx_dir)
+    filled = copy.deepcopy(onnx_model.generation_config)
+    filled.update(**GenerationConfig._get_default_generation_params(), defaults_only=True)
+    assert filled.max_length == 20 and filled.assistant_lookbehind is not None
+    onnx_model.generation_config = filled
+    assert torch.equal(onnx_model.generate(**batch), model.generate(**batch, generation_config=filled))
 
 
 def test_int8_transcribes_through_the_pipeline(onnx_dir):
@@ -52,7 +84,6 @@ def test_int8_transcribes_through_the_pipeline(onnx_dir):
             feature_extractor=processor.feature_extractor,
         )
         assert [out["text"] for out in asr(audio, batch_size=2)] == texts, variant
-        assert asr(np.zeros(RATE, dtype=np.float32))["text"] == ""  # digital silence: no model call
     for graph in ("encoder.onnx", "decoder.onnx"):  # the int8 graphs multiply in int8 (dynamic quantisation)
         ops = {node.op_type for node in onnx.load(onnx_dir / "int8" / graph).graph.node}
         assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops, graph
@@ -99,5 +130,8 @@ def test_settings_greedy_decoding_cannot_honour_are_refused(onnx_dir):
     model.generate(**batch, max_new_tokens=2, num_beams=1, repetition_penalty=1.0, temperature=0.7)  # neutral: fine
     with pytest.raises(ValueError, match="both views"):
         model.generate(input_features=batch["input_features"], attention_mask=batch["attention_mask"])
-    with pytest.raises(ValueError, match="max_target_positions"):
-        model.generate(**batch, max_new_tokens=model.config.max_target_positions)
+    with pytest.raises(ValueError, match="max_target_positions"):  # one more than the decoder has positions
+        too_long = model.config.max_target_positions + 1
+        model.generate(**batch, min_new_tokens=too_long, max_new_tokens=too_long)
+    with pytest.raises(ValueError, match="logits processors"):
+        model.generate(**batch, suppress_tokens=[3])

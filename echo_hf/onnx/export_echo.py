@@ -19,6 +19,7 @@ the opset and the dimensions the graphs were traced with, so a folder that does 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 from pathlib import Path
@@ -173,7 +174,7 @@ def export_model(
     """Export `model` with its processor (or only its feature extractor) to the ONNX folder `out`; returns `out`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    model = model.float().eval()
+    model = copy.deepcopy(model).float().cpu().eval()  # traced on the CPU in float32; the caller's model is untouched
     feature_extractor = getattr(processor, "feature_extractor", processor)
     start = time.perf_counter()
     with torch.no_grad():

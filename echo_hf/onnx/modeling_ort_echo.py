@@ -11,6 +11,7 @@ graphs are checked against each other on load, so a folder that does not match f
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -19,7 +20,15 @@ import torch
 from transformers import GenerationConfig
 
 from ..configuration_echo import EchoConfig
-from .export_echo import DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, MANIFEST, TRACED_CONFIG
+from .export_echo import (
+    DECODER_INPUTS,
+    DECODER_OUTPUTS,
+    ENCODER_INPUTS,
+    ENCODER_OUTPUTS,
+    FORMAT_VERSION,
+    MANIFEST,
+    TRACED_CONFIG,
+)
 
 # What greedy decoding here honours. Any other generation setting must be unset or neutral (below), else it is refused.
 SUPPORTED_GENERATION = {
@@ -48,6 +57,13 @@ SAMPLING_OR_BEAM_ONLY = {
     "temperature", "top_k", "top_p", "min_p", "top_h", "typical_p", "epsilon_cutoff", "eta_cutoff",
     "length_penalty", "early_stopping", "num_beam_groups", "diversity_penalty",
 }  # fmt: skip
+
+NUMPY_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(bool)": np.bool_,
+}
 
 
 class EchoOnnxForConditionalGeneration:
@@ -79,6 +95,11 @@ class EchoOnnxForConditionalGeneration:
                 f"{str(folder)!r} has no {MANIFEST}: export a model with `python -m echo_hf.onnx.export_echo`."
             )
         manifest = json.loads((folder / MANIFEST).read_text())
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{str(folder)!r} was written in ONNX folder format {manifest.get('format_version')!r}; this echo_hf "
+                f"reads format {FORMAT_VERSION}: export the model again."
+            )
         if variant not in manifest["variants"]:
             raise ValueError(f"{str(folder)!r} has no {variant!r} graphs; it has {sorted(manifest['variants'])}.")
         config = EchoConfig.from_pretrained(folder)
@@ -144,21 +165,28 @@ class EchoOnnxForConditionalGeneration:
         return self
 
     def _decoding_config(self, generation_config: GenerationConfig | None, kwargs: dict) -> GenerationConfig:
-        base = generation_config or self.generation_config
-        config = GenerationConfig.from_dict(base.to_dict())
-        # Echo's generate(): without a length anywhere, a transcript may fill the decoder.
-        lengths = {kwargs.get("max_length"), kwargs.get("max_new_tokens"), base.max_new_tokens}
-        if lengths == {None} and "max_length" not in base.to_diff_dict():
-            kwargs["max_length"] = self.config.max_target_positions
-        unused = config.update(**kwargs)
-        unused = {name: value for name, value in unused.items() if value is not None}
+        """As transformers builds it: the model's generation config, the values the caller's config sets, then the
+        keywords; refused when it asks for anything greedy decoding here does not do."""
+        config = copy.deepcopy(self.generation_config)
+        if generation_config is not None:
+            config.update(**{k: v for k, v in generation_config.to_dict().items() if v is not None})
+        unused = {name: value for name, value in config.update(**kwargs).items() if value is not None}
         if unused:
             raise ValueError(f"The ONNX Echo does not take {sorted(unused)} in generate().")
+        if config.max_length is None and config.max_new_tokens is None:
+            config.max_length = self.config.max_target_positions  # as Echo's generate(): may fill the decoder
+        if config.decoder_start_token_id is None:
+            config.decoder_start_token_id = config.bos_token_id
+        if config.decoder_start_token_id is None:
+            raise ValueError("The generation config sets no `decoder_start_token_id` (nor `bos_token_id`).")
+        # transformers' own defaults (what Seq2SeqTrainer's evaluation writes into a config) are neutral too.
+        defaults = {**GenerationConfig._get_default_generation_params(), **NEUTRAL_GENERATION}
         unsupported = sorted(
             name
             for name, value in config.to_diff_dict().items()
             if name not in SUPPORTED_GENERATION | SAMPLING_OR_BEAM_ONLY
-            and value not in (None, False, [], {}, NEUTRAL_GENERATION.get(name))
+            and value not in (None, False, [], {})
+            and value != defaults.get(name)
         )
         if unsupported:
             raise ValueError(
@@ -169,9 +197,10 @@ class EchoOnnxForConditionalGeneration:
 
     def generate(
         self,
-        input_features=None,
+        inputs=None,
         generation_config: GenerationConfig | None = None,
         *,
+        input_features=None,
         attention_mask=None,
         waveform=None,
         waveform_attention_mask=None,
@@ -180,9 +209,12 @@ class EchoOnnxForConditionalGeneration:
         """Greedy tokens (batch, length) for a batch of both views, as `EchoForConditionalGeneration.generate` gives
         them: decoder start id first, and each row padded with id 0 after its end of text.
 
-        The exported encoder takes both views: pass what the feature extractor returns (all four inputs)."""
+        `inputs` is the log-mels (or pass `input_features`). The exported encoder takes both views: pass all four
+        inputs the feature extractor returns."""
+        if inputs is not None and input_features is not None:
+            raise ValueError("Pass the log-mels once: as `inputs` or as `input_features`, not both.")
         views = {
-            "input_features": input_features,
+            "input_features": input_features if inputs is None else inputs,
             "attention_mask": attention_mask,
             "waveform": waveform,
             "waveform_attention_mask": waveform_attention_mask,
@@ -203,21 +235,22 @@ class EchoOnnxForConditionalGeneration:
 
     def _greedy(self, cross_keys: np.ndarray, cross_values: np.ndarray, config: GenerationConfig) -> np.ndarray:
         eos = config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id]
-        pad = config.pad_token_id if config.pad_token_id is not None else eos[0]
+        eos = [token for token in eos if token is not None]
+        pad = config.pad_token_id if config.pad_token_id is not None else (eos or [0])[0]
         layers, batch, heads, _, channels = cross_keys.shape
         max_length = config.max_length if config.max_new_tokens is None else 1 + config.max_new_tokens
-        if max_length > self.config.max_target_positions:
-            raise ValueError(
-                f"{max_length} decoder positions asked for, but the model takes at most "
-                f"{self.config.max_target_positions} (`max_target_positions`): lower max_new_tokens or max_length."
-            )
+        # As in transformers, `min_new_tokens` overrides `min_length`; until then the end of text is barred.
+        min_length = 1 + config.min_new_tokens if config.min_new_tokens is not None else (config.min_length or 0)
         tokens = np.full((batch, 1), config.decoder_start_token_id, dtype=np.int64)
         past = np.zeros((layers, batch, heads, 0, channels), dtype=cross_keys.dtype)
         past_keys, past_values = past, past
-        # The end of text is barred until the shortest transcript asked for is reached, as in transformers.
-        min_length = max(config.min_length or 0, 1 + (config.min_new_tokens or 0))
         done = np.zeros(batch, dtype=bool)
         while tokens.shape[1] < max_length and not done.all():
+            if tokens.shape[1] > self.config.max_target_positions:  # the step would see more positions than traced
+                raise ValueError(
+                    f"The decoder got {tokens.shape[1]} positions (cached and new) but takes at most "
+                    f"{self.config.max_target_positions} (`max_target_positions`): lower max_new_tokens or max_length."
+                )
             logits, past_keys, past_values = self.decoder.run(
                 list(DECODER_OUTPUTS),
                 {
@@ -228,20 +261,12 @@ class EchoOnnxForConditionalGeneration:
                     "cross_values": cross_values,
                 },
             )
-            if tokens.shape[1] < min_length:
+            if tokens.shape[1] < min_length and eos:
                 logits[:, eos] = -np.inf
             next_tokens = np.where(done, pad, logits.argmax(-1))
             tokens = np.concatenate([tokens, next_tokens[:, None]], axis=1)
             done |= np.isin(next_tokens, eos)
         return tokens
-
-
-NUMPY_TYPES = {
-    "tensor(float)": np.float32,
-    "tensor(int64)": np.int64,
-    "tensor(int32)": np.int32,
-    "tensor(bool)": np.bool_,
-}
 
 
 def _numpy(value, dtype) -> np.ndarray:
