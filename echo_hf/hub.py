@@ -89,7 +89,7 @@ def model_card_metadata(
         "datasets": [dataset_name] if dataset_name else [],
         "metrics": ["wer", "cer"],
     }
-    if base_model is not None:
+    if base_model is not None and not Path(base_model).exists():  # the Hub's `base_model` is a repo id, not a path
         metadata["base_model"] = base_model
     if not metrics or not dataset_name:  # the Hub rejects a model-index entry without measured results
         return metadata
@@ -181,6 +181,11 @@ def _is_number(value: Any) -> bool:
 def load_model_folder(model_dir: str | Path):
     """The model and processor saved in `model_dir`, with a clear error when the processor files are missing."""
     model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file() and (model_dir / "adapter_config.json").is_file():
+        raise ValueError(
+            f"{str(model_dir)!r} is a LoRA adapter, not a model: share its merged model (`<output_dir>/merged`, "
+            'written with `"merge": true`), or push the base model first and upload the adapter folder beside it.'
+        )
     if not (model_dir / "config.json").is_file():
         raise ValueError(f"{str(model_dir)!r} holds no config.json: pass the folder `save_pretrained` wrote.")
     for part, names in PROCESSOR_FILES.items():

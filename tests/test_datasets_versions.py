@@ -107,7 +107,10 @@ def write_audiofolder(root: Path) -> Path:
     shutil.copy(CLIP, root / "train" / "a.wav")
     shutil.copy(SPEECH / "echo_hears.wav", root / "train" / "b.wav")
     shutil.copy(CLIP, root / "dev" / "clips" / "c.wav")
-    rows = [{"file_name": "a.wav", "text": "hello world", "speaker": 1}, {"file_name": "b.wav", "text": "echo hears"}]
+    rows = [
+        {"file_name": "a.wav", "text": "hello world", "speaker": 1},
+        {"file_name": "b.wav", "text": "echo hears", "mood": "calm"},
+    ]
     (root / "train" / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     (root / "dev" / "metadata.csv").write_text("file_name,text\nclips/c.wav,hello world\n")
     return root
@@ -117,8 +120,9 @@ def test_load_audiofolder_reads_splits_metadata_and_audio(tmp_path):
     root = write_audiofolder(tmp_path / "folder")
     loaded = load_audiofolder(root)
     assert set(loaded) == {"train", "validation"}  # dev/ is the validation split, as datasets names it
-    assert loaded["train"].column_names == ["audio", "text", "speaker"]
-    assert list(loaded["train"]["speaker"]) == [1, None] and list(loaded["validation"]["text"]) == ["hello world"]
+    assert loaded["train"].column_names == ["audio", "text", "speaker", "mood"]  # every row's columns
+    assert list(loaded["train"]["speaker"]) == [1, None] and list(loaded["train"]["mood"]) == [None, "calm"]
+    assert list(loaded["validation"]["text"]) == ["hello world"]
     assert loaded["train"].features["audio"] == datasets.Audio(decode=False)
     expected = load_audio_file(CLIP, RATE)
     for cell in (loaded["train"][0]["audio"], loaded["validation"][0]["audio"]):
@@ -133,7 +137,14 @@ def test_load_audiofolder_errors_say_what_to_write(tmp_path):
     with pytest.raises(ValueError, match=r"neither a `save_to_disk` folder nor an audiofolder.*`file_name` and `text`"):
         load_speech_dataset(str(tmp_path))
     (tmp_path / "metadata.jsonl").write_text(json.dumps({"path": "a.wav", "text": "hi"}) + "\n")
-    with pytest.raises(ValueError, match=r"needs a `file_name` column.*\['path', 'text'\]"):
+    with pytest.raises(ValueError, match=r"Row 1 of .* has no `file_name`.*\['path', 'text'\]"):
+        load_audiofolder(tmp_path)
+    for outside in ("../secret.wav", "/etc/passwd"):
+        (tmp_path / "metadata.jsonl").write_text(json.dumps({"file_name": outside, "text": "hi"}) + "\n")
+        with pytest.raises(ValueError, match="outside the audiofolder"):
+            load_audiofolder(tmp_path)
+    (tmp_path / "metadata.jsonl").write_text(json.dumps({"file_name": "a.wav", "audio": "x", "text": "hi"}) + "\n")
+    with pytest.raises(ValueError, match="has a column 'audio'"):
         load_audiofolder(tmp_path)
     (tmp_path / "metadata.jsonl").write_text(json.dumps({"file_name": "a.wav", "text": "hi"}) + "\n")
     with pytest.raises(FileNotFoundError, match=r"lists '.*a\.wav', which does not exist"):

@@ -12,6 +12,7 @@ from speech_fixtures import SPEECH, save_speech_dataset, write_train_config
 from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
 
 from echo_hf import EchoFeatureExtractor, EchoForConditionalGeneration, EchoProcessor, build_tokenizer
+from echo_hf.hub import load_model_folder
 from echo_hf.training.lora import (
     MERGED_DIR,
     MODULE_NAMES,
@@ -83,8 +84,11 @@ def test_run_saves_an_adapter_with_the_processor_and_a_card_naming_its_base(adap
     }
     card = (adapter_run / "README.md").read_text()
     metadata = card.split("---")[1]
-    assert "library_name: peft" in metadata and f"base_model: {workdir / 'base'}" in metadata
-    assert "LoRA adapter" in card and "PeftModel.from_pretrained" in card
+    # a local base is named in the card's text; the Hub's `base_model` field takes repo ids only
+    assert "library_name: peft" in metadata and "base_model" not in metadata
+    assert "LoRA adapter" in card and "PeftModel.from_pretrained" in card and str(workdir / "base") in card
+    with pytest.raises(ValueError, match="is a LoRA adapter, not a model"):
+        load_model_folder(adapter_run)
     results = json.loads((adapter_run / "all_results.json").read_text())
     assert results["global_step"] == 4 and isinstance(results["test_wer"], float)
     assert 0 < results["trainable_parameters"] < results["total_parameters"] / 5

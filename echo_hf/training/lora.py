@@ -128,15 +128,6 @@ def add_lora(model: nn.Module, config: EchoLoraConfig) -> nn.Module:
     return import_peft().get_peft_model(model, config.peft_config())
 
 
-def is_peft_model(model: nn.Module) -> bool:
-    """Whether `model` is a `peft.PeftModel` (False when peft is not installed)."""
-    try:
-        from peft import PeftModel
-    except ImportError:
-        return False
-    return isinstance(model, PeftModel)
-
-
 def base_model_name(model: nn.Module) -> str | None:
     """The base model an adapter was made for, as peft records it in `adapter_config.json`."""
     return model.peft_config[model.active_adapter].base_model_name_or_path
@@ -173,7 +164,6 @@ __all__ = [
     "base_model_name",
     "count_parameters",
     "expand_target_modules",
-    "is_peft_model",
     "save_merged",
     "valid_target_names",
 ]

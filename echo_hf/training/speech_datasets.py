@@ -123,18 +123,31 @@ def _read_audiofolder_split(folder: Path) -> datasets.Dataset:
             rows = list(csv.DictReader(handle))
         else:
             rows = [json.loads(line) for line in handle if line.strip()]
-    if not rows or "file_name" not in rows[0]:
-        columns = sorted(rows[0]) if rows else []
-        raise ValueError(
-            f"{str(metadata)!r} needs a `file_name` column naming each audio file; its columns: {columns}."
-        )
-    paths = []
-    for row in rows:
-        path = folder / row.pop("file_name")
+    if not rows:
+        raise ValueError(f"{str(metadata)!r} lists no audio files: add one row per file, with its `file_name`.")
+    root = folder.resolve()
+    paths, names = [], {}  # every row's columns, in first-seen order: a column missing from a row is None there
+    for number, row in enumerate(rows, start=1):
+        if AUDIO in row:
+            raise ValueError(
+                f"{str(metadata)!r} has a column {AUDIO!r}, which this loader fills with the audio: rename it."
+            )
+        if not row.get("file_name"):
+            raise ValueError(
+                f"Row {number} of {str(metadata)!r} has no `file_name` naming its audio file; its columns: "
+                f"{sorted(row)}."
+            )
+        path = (folder / row.pop("file_name")).resolve()
+        if not path.is_relative_to(root):
+            raise ValueError(
+                f"Row {number} of {str(metadata)!r} names {str(path)!r}, outside the audiofolder {str(root)!r}: "
+                "`file_name` must be a path inside the folder."
+            )
         if not path.is_file():
             raise FileNotFoundError(f"{str(metadata)!r} lists {str(path)!r}, which does not exist.")
-        paths.append(str(path.resolve()))
-    columns = {AUDIO: paths, **{name: [row.get(name) for row in rows] for name in rows[0]}}
+        paths.append(str(path))
+        names.update(dict.fromkeys(row))
+    columns = {AUDIO: paths, **{name: [row.get(name) for row in rows] for name in names}}
     return datasets.Dataset.from_dict(columns).cast_column(AUDIO, datasets.Audio(decode=False))
 
 
