@@ -107,6 +107,21 @@ def example_inputs(model: EchoForConditionalGeneration, feature_extractor, secon
     return tuple(views[name] for name in ENCODER_INPUTS)
 
 
+def trace(module: nn.Module, args: tuple, path: Path, inputs, outputs, shapes: dict, opset: int) -> None:
+    """One graph, traced by torch.export (the dynamo exporter), its weights inside the .onnx file."""
+    torch.onnx.export(
+        module.eval(),
+        args,
+        str(path),
+        dynamo=True,
+        opset_version=opset,
+        input_names=list(inputs),
+        output_names=list(outputs),
+        dynamic_shapes=shapes,
+        external_data=False,
+    )
+
+
 def export_graphs(model: EchoForConditionalGeneration, feature_extractor, out: Path, opset: int) -> None:
     """Write encoder.onnx and decoder.onnx for `model` (in eval mode, float32, on CPU) into `out`."""
     batch = torch.export.Dim("batch", min=1, max=1024)
@@ -119,19 +134,10 @@ def export_graphs(model: EchoForConditionalGeneration, feature_extractor, out: P
         "waveform": {0: batch, 1: samples},
         "waveform_attention_mask": {0: batch, 1: samples},
     }
-    torch.onnx.export(
-        EchoEncoderGraph(model).eval(),
-        encoder_args,
-        str(out / "encoder.onnx"),
-        dynamo=True,
-        opset_version=opset,
-        input_names=list(ENCODER_INPUTS),
-        output_names=list(ENCODER_OUTPUTS),
-        dynamic_shapes=encoder_shapes,
-        external_data=False,
-    )
+    encoder = EchoEncoderGraph(model)
+    trace(encoder, encoder_args, out / "encoder.onnx", ENCODER_INPUTS, ENCODER_OUTPUTS, encoder_shapes, opset)
     with torch.no_grad():
-        cross_keys, cross_values = EchoEncoderGraph(model)(*encoder_args)
+        cross_keys, cross_values = encoder(*encoder_args)
     # The example step has a cache of 3 tokens; its length is a dimension of the graph, 0 at the first step.
     past = torch.export.Dim("past", min=0, max=model.config.max_target_positions - 1)
     positions = torch.export.Dim("positions", min=1, max=model.config.max_source_positions)
@@ -140,23 +146,15 @@ def export_graphs(model: EchoForConditionalGeneration, feature_extractor, out: P
     decoder_args = (torch.tensor([[5], [7]]), past_keys, torch.randn_like(past_keys), cross_keys, cross_values)
     cache_shapes = {1: batch, 3: past}
     cross_shapes = {1: batch, 3: positions}
-    torch.onnx.export(
-        EchoDecoderStepGraph(model).eval(),
-        decoder_args,
-        str(out / "decoder.onnx"),
-        dynamo=True,
-        opset_version=opset,
-        input_names=list(DECODER_INPUTS),
-        output_names=list(DECODER_OUTPUTS),
-        dynamic_shapes={
-            "input_ids": {0: batch},
-            "past_keys": cache_shapes,
-            "past_values": cache_shapes,
-            "cross_keys": cross_shapes,
-            "cross_values": cross_shapes,
-        },
-        external_data=False,
-    )
+    decoder_shapes = {
+        "input_ids": {0: batch},
+        "past_keys": cache_shapes,
+        "past_values": cache_shapes,
+        "cross_keys": cross_shapes,
+        "cross_values": cross_shapes,
+    }
+    step = EchoDecoderStepGraph(model)
+    trace(step, decoder_args, out / "decoder.onnx", DECODER_INPUTS, DECODER_OUTPUTS, decoder_shapes, opset)
 
 
 def quantize_graphs(out: Path) -> None:
