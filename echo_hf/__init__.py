@@ -43,6 +43,7 @@ MODEL_FILES = (
     "pipeline_echo.py",
     "audio_loading.py",
     "chunk_merge.py",
+    "alignment_echo.py",
 )
 
 AutoConfig.register(EchoConfig.model_type, EchoConfig, exist_ok=True)

@@ -32,6 +32,7 @@ from transformers import AutomaticSpeechRecognitionPipeline, GenerationConfig
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.pt_utils import PipelineChunkIterator, PipelineIterator, PipelinePackIterator
 
+from .alignment_echo import ctc_forced_align, word_spans
 from .audio_loading import decode_audio, decode_audio_bytes, is_audio_decoder, load_audio_file, to_mono_float
 from .chunk_merge import merge_chunk_tokens
 
@@ -84,11 +85,25 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
         for unsupported in ("return_language", "decoder_kwargs"):
             if kwargs.get(unsupported) is not None:
                 raise ValueError(f"`{unsupported}` is not supported by Echo's pipeline.")
-        if return_timestamps not in (None, False, True):
+        if return_timestamps not in (None, False, True, "word"):
             raise ValueError(
-                f"Echo gives chunk-level timestamps only: use `return_timestamps=True`, not {return_timestamps!r}."
+                f'Echo gives chunk-level (`return_timestamps=True`) or word-level (`"word"`) timestamps, not '
+                f"{return_timestamps!r}."
+            )
+        if return_timestamps == "word" and chunk_length_s:
+            raise ValueError(
+                'return_timestamps="word" works on audio transcribed in one pass for now, not with `chunk_length_s`: '
+                "split long recordings yourself, or use `return_timestamps=True` for chunk-level times."
             )
         preprocess, forward, postprocess = super()._sanitize_parameters(ignore_warning=True, **kwargs)
+        if return_timestamps == "word":
+            if getattr(self.model, "ctc_head", None) is None:
+                raise ValueError(
+                    'return_timestamps="word" aligns the transcript with the encoder\'s CTC head, and this model has '
+                    "none (it was trained with `ctc_loss_weight=0`); use `return_timestamps=True` for chunk-level "
+                    "times."
+                )
+            forward["return_word_timestamps"] = True
         if chunk_length_s is not None:
             preprocess["chunk_length_s"] = chunk_length_s
         if stride_length_s is not None:
@@ -199,20 +214,42 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
 
     # ---------------------------------------------------------------------------------------------- forward
 
-    def _forward(self, model_inputs, **generate_kwargs):
+    def _forward(self, model_inputs, return_word_timestamps: bool = False, **generate_kwargs):
         is_last = model_inputs.pop("is_last")
         silent = model_inputs.pop("is_silent")
         silent = torch.tensor(silent if isinstance(silent, list) else [silent])
         views = {
             name: model_inputs.pop(name) for name in self.feature_extractor.model_input_names if name in model_inputs
         }
+        spans = None
         if bool(silent.all()):  # nothing to hear: no model call, no chance of a hallucinated loop
             tokens = torch.zeros(len(silent), 1, dtype=torch.long)
+        elif return_word_timestamps:  # encode once: the decoder and the CTC alignment read the same states
+            encoded = self.model.get_encoder()(**views, return_dict=True)
+            tokens = self.model.generate(encoder_outputs=encoded, **self._prepare_generate_kwargs(generate_kwargs))
+            tokens = getattr(tokens, "sequences", tokens)
+            tokens = tokens.masked_fill(silent[:, None].to(tokens.device), self.model.config.pad_token_id)
+            spans = self._token_spans(encoded, tokens)
         else:
             tokens = self.model.generate(**views, **self._prepare_generate_kwargs(generate_kwargs))
             tokens = getattr(tokens, "sequences", tokens)
             tokens = tokens.masked_fill(silent[:, None].to(tokens.device), self.model.config.pad_token_id)
-        return {"is_last": is_last, "tokens": tokens, **model_inputs}
+        if return_word_timestamps and spans is None:
+            spans = torch.full((*tokens.shape, 2), -1, dtype=torch.long)
+        return {"is_last": is_last, "tokens": tokens, **({"spans": spans} if spans is not None else {}), **model_inputs}
+
+    def _token_spans(self, encoded, tokens: torch.Tensor) -> torch.Tensor:
+        """(batch, tokens, 2): the encoder positions [start, end) each generated token is aligned to by the CTC head,
+        -1 for special tokens and where no alignment fits."""
+        special = set(self.tokenizer.all_special_ids) | {self.model.config.pad_token_id}
+        log_probs = self.model.ctc_head(encoded.last_hidden_state).float().log_softmax(-1).cpu()
+        spans = torch.full((*tokens.shape, 2), -1, dtype=torch.long)
+        for row, (ids, length) in enumerate(zip(tokens.tolist(), encoded.lengths.tolist(), strict=True)):
+            kept = [index for index, token in enumerate(ids) if token not in special]
+            aligned = ctc_forced_align(log_probs[row, :length], [ids[index] for index in kept])
+            for index, span in zip(kept, aligned or [], strict=False):
+                spans[row, index] = torch.tensor(span)
+        return spans
 
     # ---------------------------------------------------------------------------------------------- postprocess
 
@@ -223,12 +260,24 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
         # Each chunk's text is decoded on its own: byte-level BPE puts no space before a chunk's first word.
         texts = [self.tokenizer.decode(piece, skip_special_tokens=True).strip() for piece in pieces]
         result = {"text": " ".join(text for text in texts if text)}
-        if return_timestamps:
+        if return_timestamps == "word":
+            (output,) = model_outputs  # one pass: word timestamps are refused with chunking
+            result["chunks"] = self._words(output["tokens"][0], output["spans"][0])
+        elif return_timestamps:
             result["chunks"] = [
                 {"text": text, "timestamp": self._owned_span(out)}
                 for text, out in zip(texts, model_outputs, strict=True)
             ]
         return result
+
+    def _words(self, tokens: torch.Tensor, spans: torch.Tensor) -> list[dict]:
+        special = set(self.tokenizer.all_special_ids) | {self.model.config.pad_token_id}
+        kept = [index for index, token in enumerate(tokens.tolist()) if token not in special]
+        pieces = [self.tokenizer.decode([int(tokens[index])]) for index in kept]
+        token_spans = [tuple(spans[index].tolist()) for index in kept]
+        aligned = None if any(start < 0 for start, _ in token_spans) else token_spans
+        seconds = self.model.config.samples_per_position / self.feature_extractor.sampling_rate
+        return word_spans(pieces, aligned, seconds)
 
     def _owned_span(self, output) -> tuple[float, float]:
         """The audio a chunk owns, in seconds: its span less the strides it shares, so the spans tile the audio."""

@@ -19,7 +19,7 @@ from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor, pipeline
 from .audio_loading import load_audio_file
 from .hub import load_model_folder
 
-FORMATS = ("text", "json", "srt")
+FORMATS = ("text", "json", "srt", "vtt")
 # Extensions read from folders: what libsndfile decodes, plus common ones ffmpeg handles.
 AUDIO_EXTENSIONS = {f".{name.lower()}" for name in sf.available_formats()} | {".mp3", ".m4a", ".opus", ".wma", ".aac"}
 
@@ -68,34 +68,51 @@ def transcribe_file(
     batch_size: int,
     generate_kwargs: dict,
     stride_length_s: float | None = None,
+    word_timestamps: bool = False,
 ) -> dict:
-    """{"file", "text", "chunks": [{"text", "timestamp": (start, end)}]} for one file."""
+    """{"file", "text", "chunks": [{"text", "timestamp": (start, end)}]} for one file: a chunk per transcribed piece
+    of audio, or per word with `word_timestamps`."""
     audio = load_audio_file(path, asr.feature_extractor.sampling_rate)
     longest_s = asr.max_samples() / asr.feature_extractor.sampling_rate
-    if chunk_length_s is None and audio.shape[0] > asr.max_samples():
+    if chunk_length_s is None and audio.shape[0] > asr.max_samples() and not word_timestamps:
         chunk_length_s = longest_s
     result = asr(
         audio,
         chunk_length_s=chunk_length_s or 0,
         stride_length_s=stride_length_s,
         batch_size=batch_size,
-        return_timestamps=True,
+        return_timestamps="word" if word_timestamps else True,
         generate_kwargs=generate_kwargs,
     )
     return {"file": str(path), "text": result["text"], "chunks": result["chunks"]}
 
 
-def srt_time(seconds: float) -> str:
+def srt_time(seconds: float, separator: str = ",") -> str:
     millis = round(seconds * 1000)
     hours, millis = divmod(millis, 3_600_000)
     minutes, millis = divmod(millis, 60_000)
     secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d},{millis:03d}"
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+def timed_cues(result: dict) -> list[dict]:
+    """The chunks that have words and times (a word the alignment could not place has none)."""
+    return [chunk for chunk in result["chunks"] if chunk["text"] and chunk["timestamp"][0] is not None]
+
+
+def to_vtt(results: list[dict]) -> str:
+    """One WebVTT document: a cue per chunk (or word) that has words, files one after another."""
+    cues = [
+        f"{srt_time(chunk['timestamp'][0], '.')} --> {srt_time(chunk['timestamp'][1], '.')}\n{chunk['text']}\n\n"
+        for result in results
+        for chunk in timed_cues(result)
+    ]
+    return "WEBVTT\n\n" + "".join(cues)
 
 
 def to_srt(result: dict) -> str:
     """SubRip cues, one per chunk that has words."""
-    cues = [chunk for chunk in result["chunks"] if chunk["text"]]
+    cues = timed_cues(result)
     return "".join(
         f"{index}\n{srt_time(chunk['timestamp'][0])} --> {srt_time(chunk['timestamp'][1])}\n{chunk['text']}\n\n"
         for index, chunk in enumerate(cues, start=1)
@@ -107,6 +124,8 @@ def render(results: list[dict], output_format: str) -> str:
         return json.dumps(results, indent=2) + "\n"
     if output_format == "srt":
         return "".join(to_srt(result) for result in results)
+    if output_format == "vtt":
+        return to_vtt(results)
     if len(results) == 1:
         return results[0]["text"] + "\n"
     return "".join(f"{result['file']}\t{result['text']}\n" for result in results)
@@ -122,6 +141,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--stride-length-s", type=float, default=None, help="audio shared by neighbouring chunks, each side"
     )
     parser.add_argument("--batch-size", type=int, default=1, help="chunks transcribed at once")
+    parser.add_argument(
+        "--word-timestamps",
+        action="store_true",
+        help="a timestamp per word (json, srt, vtt), from the model's CTC head; for audio the model takes at once",
+    )
     parser.add_argument("--num-beams", type=int, default=None, help="beam search width (default: the model's)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="most tokens per chunk")
     parser.add_argument("--device", default=None, help='where the model runs, e.g. "cpu", "cuda", "cuda:1", "mps"')
@@ -153,7 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     for path in tqdm(files, desc="transcribing", unit="file", file=sys.stderr):
         try:
             result = transcribe_file(
-                asr, path, args.chunk_length_s, args.batch_size, generate_kwargs, args.stride_length_s
+                asr,
+                path,
+                args.chunk_length_s,
+                args.batch_size,
+                generate_kwargs,
+                args.stride_length_s,
+                args.word_timestamps,
             )
         except (FileNotFoundError, ValueError) as error:
             print(f"echo-transcribe: skipping {str(path)!r}: {error}", file=sys.stderr)

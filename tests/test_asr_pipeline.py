@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 from other_asr_models import TASK, save_ctc, save_whisper
-from trained_echo import CHUNK_S, RATE, STRIDE_S, clips, recording, trained_echo
+from trained_echo import CHUNK_S, RATE, STRIDE_S, clips, recording, trained_echo, with_ctc_head
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC, pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
@@ -192,8 +192,8 @@ def test_bad_inputs_raise_clear_errors(asr, tmp_path):
         asr(np.concatenate(audio * 3))  # 28 s: the model takes 3 s at once
     with pytest.raises(ValueError, match="chunk_length_s=10"):
         asr(np.concatenate(audio * 3), chunk_length_s=10)
-    with pytest.raises(ValueError, match="chunk-level"):
-        asr(audio[0], return_timestamps="word")
+    with pytest.raises(ValueError, match="word-level"):
+        asr(audio[0], return_timestamps="char")
     with pytest.raises(TypeError, match="file path"):
         asr(12345)
 
@@ -213,3 +213,23 @@ def test_saved_folder_with_import(tmp_path):
     audio, texts = clips()
     assert type(asr) is EchoSpeechRecognitionPipeline
     assert asr(audio[2])["text"] == texts[2]
+
+
+def test_word_timestamps_from_the_ctc_head_in_a_batch():
+    """The trained model's weights plus a CTC head: words are the transcript's, in order, with times inside the clip."""
+    trained, processor = trained_echo()
+    model = with_ctc_head(trained)
+    asr = pipeline(TASK, model=model, tokenizer=processor.tokenizer, feature_extractor=processor.feature_extractor)
+    audio, texts = clips()
+    outputs = asr(audio, batch_size=2, return_timestamps="word")
+    for output, clip, text in zip(outputs, audio, texts, strict=True):
+        assert output["text"] == text
+        assert [chunk["text"] for chunk in output["chunks"]] == text.split()
+        times = [time for chunk in output["chunks"] for time in chunk["timestamp"]]
+        assert times == sorted(times) and 0 <= times[0] and times[-1] <= len(clip) / RATE
+        assert all(start < end for start, end in (chunk["timestamp"] for chunk in output["chunks"]))
+    with pytest.raises(ValueError, match="chunk_length_s"):
+        asr(audio[0], chunk_length_s=CHUNK_S, return_timestamps="word")
+    plain = pipeline(TASK, model=trained, tokenizer=processor.tokenizer, feature_extractor=processor.feature_extractor)
+    with pytest.raises(ValueError, match="CTC head"):
+        plain(audio[0], return_timestamps="word")

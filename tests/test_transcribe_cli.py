@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from trained_echo import CHUNK_S, RATE, STRIDE_S, clips, recording, trained_echo
+from trained_echo import CHUNK_S, RATE, STRIDE_S, clips, recording, trained_echo, with_ctc_head
 
 from echo_hf.transcribe import main, srt_time
 
@@ -96,3 +96,21 @@ def test_runs_as_a_module(model_dir, audio_dir):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout == clips()[1][2] + "\n"
+
+
+def test_word_timestamps_as_webvtt_and_json(audio_dir, tmp_path, capsys):
+    model, processor = trained_echo()
+    folder = tmp_path / "with_ctc"
+    with_ctc_head(model).save_pretrained(folder)
+    processor.save_pretrained(folder)
+    _, texts = clips()
+    clip = str(audio_dir / "clip2.wav")
+    assert main([str(folder), clip, "--word-timestamps", "--format", "vtt"]) == 0
+    vtt = capsys.readouterr().out
+    assert vtt.startswith("WEBVTT\n\n")
+    cues = vtt.removeprefix("WEBVTT\n\n").strip().split("\n\n")
+    assert [cue.split("\n")[1] for cue in cues] == texts[2].split()
+    assert all(" --> " in cue.split("\n")[0] and "." in cue.split("\n")[0] for cue in cues)
+    assert main([str(folder), clip, "--word-timestamps", "--format", "json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert [chunk["text"] for chunk in result["chunks"]] == texts[2].split()

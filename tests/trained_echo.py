@@ -123,3 +123,13 @@ def exported_echo() -> Path:
     if not (folder / "onnx_config.json").is_file():
         export_echo(_cache_dir(), folder)
     return folder
+
+
+def with_ctc_head(model: EchoForConditionalGeneration) -> EchoForConditionalGeneration:
+    """`model` with an untrained CTC head added: the same transcripts, and alignments for word timestamps."""
+    torch.manual_seed(0)
+    config = EchoConfig.from_dict(model.config.to_dict() | {"ctc_loss_weight": 0.3})
+    adapted = EchoForConditionalGeneration(config).eval()
+    missing, unexpected = adapted.load_state_dict(model.state_dict(), strict=False)
+    assert {name.split(".")[0] for name in missing} == {"ctc_head"} and not unexpected
+    return adapted
