@@ -684,7 +684,11 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
                 output_hidden_states=kwargs.get("output_hidden_states", config.output_hidden_states),
                 return_dict=True,
             )
-        elif features is not None or any(value is not None for value in audio.values()):
+        elif features is not None or any(
+            value is not None for value in (audio["waveform"], audio["waveform_attention_mask"])
+        ):
+            # the mel frames' `attention_mask` may come along: generate() reads it for a padded batch, as for any
+            # speech seq2seq model, and the encoder output already carries what it masks
             raise ValueError("Pass either the audio or `encoder_outputs`, not both.")
         # Set here, not in the generation config: one set there makes every `max_new_tokens` call warn.
         lengths = (kwargs.get("max_length"), kwargs.get("max_new_tokens"), config.max_length, config.max_new_tokens)

@@ -226,7 +226,10 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             tokens = torch.zeros(len(silent), 1, dtype=torch.long)
         elif return_word_timestamps:  # encode once: the decoder and the CTC alignment read the same states
             encoded = self.model.get_encoder()(**views, return_dict=True)
-            tokens = self.model.generate(encoder_outputs=encoded, **self._prepare_generate_kwargs(generate_kwargs))
+            mask = {"attention_mask": views["attention_mask"]} if "attention_mask" in views else {}
+            tokens = self.model.generate(
+                encoder_outputs=encoded, **mask, **self._prepare_generate_kwargs(generate_kwargs)
+            )
             tokens = getattr(tokens, "sequences", tokens)
             tokens = tokens.masked_fill(silent[:, None].to(tokens.device), self.model.config.pad_token_id)
             spans = self._token_spans(encoded, tokens)

@@ -66,6 +66,16 @@ def test_static_cache_and_compiled_static_cache_give_the_dynamic_caches_tokens(m
     assert torch.equal(compiled, dynamic)
 
 
+def test_ready_encoder_outputs_decode_as_the_audio_does(model, batch):
+    encoder_outputs = model.get_encoder()(**batch)
+    expected = model.generate(**batch, max_new_tokens=6)
+    mask = batch["attention_mask"]
+    assert torch.equal(model.generate(encoder_outputs=encoder_outputs, max_new_tokens=6), expected)
+    assert torch.equal(model.generate(encoder_outputs=encoder_outputs, attention_mask=mask, max_new_tokens=6), expected)
+    with pytest.raises(ValueError, match="not both"):
+        model.generate(encoder_outputs=encoder_outputs, waveform=batch["waveform"], max_new_tokens=6)
+
+
 def test_cached_steps_through_generates_own_input_preparation_equal_the_full_forward(model, batch):
     ids = torch.cat([PROMPT, torch.tensor([[12, 3], [0, 4]])], 1)
     full = model(**batch, decoder_input_ids=ids, use_cache=False).logits
