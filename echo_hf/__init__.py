@@ -4,7 +4,8 @@ Importing this package registers the model type ``"echo"`` with the Auto classes
 
 Layout: the files at this level are the model's (`MODEL_FILES`: `save_pretrained` copies them beside the weights for
 `trust_remote_code`, flat, importing only each other), plus `hub.py` (model card, sharing) and `transcribe.py` (the
-`echo-transcribe` command). `training/` trains a model, `corpus/` makes the bundled data.
+`echo-transcribe` command). `training/` trains a model, `corpus/` makes the bundled data, `onnx/` exports a model to
+ONNX and runs it with ONNX Runtime.
 """
 
 from transformers import (
