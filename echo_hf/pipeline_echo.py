@@ -224,31 +224,32 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
         spans = None
         if bool(silent.all()):  # nothing to hear: no model call, no chance of a hallucinated loop
             tokens = torch.zeros(len(silent), 1, dtype=torch.long)
-        elif return_word_timestamps:  # encode once: the decoder and the CTC alignment read the same states
-            encoded = self.model.get_encoder()(**views, return_dict=True)
-            mask = {"attention_mask": views["attention_mask"]} if "attention_mask" in views else {}
-            tokens = self.model.generate(
-                encoder_outputs=encoded, **mask, **self._prepare_generate_kwargs(generate_kwargs)
-            )
-            tokens = getattr(tokens, "sequences", tokens)
-            tokens = tokens.masked_fill(silent[:, None].to(tokens.device), self.model.config.pad_token_id)
-            spans = self._token_spans(encoded, tokens)
         else:
-            tokens = self.model.generate(**views, **self._prepare_generate_kwargs(generate_kwargs))
+            inputs = views
+            if return_word_timestamps:  # encode once: the decoder and the CTC alignment read the same states
+                encoded = self.model.get_encoder()(**views, return_dict=True)
+                inputs = {"encoder_outputs": encoded, "attention_mask": views.get("attention_mask")}
+            tokens = self.model.generate(**inputs, **self._prepare_generate_kwargs(generate_kwargs))
             tokens = getattr(tokens, "sequences", tokens)
             tokens = tokens.masked_fill(silent[:, None].to(tokens.device), self.model.config.pad_token_id)
+            if return_word_timestamps:
+                spans = self._token_spans(encoded, tokens)
         if return_word_timestamps and spans is None:
             spans = torch.full((*tokens.shape, 2), -1, dtype=torch.long)
         return {"is_last": is_last, "tokens": tokens, **({"spans": spans} if spans is not None else {}), **model_inputs}
 
+    def _text_token_indices(self, ids: list[int]) -> list[int]:
+        """Where a row of generated ids holds text: not the start, end-of-text, padding or other special ids."""
+        special = set(self.tokenizer.all_special_ids) | {self.model.config.pad_token_id}
+        return [index for index, token in enumerate(ids) if token not in special]
+
     def _token_spans(self, encoded, tokens: torch.Tensor) -> torch.Tensor:
         """(batch, tokens, 2): the encoder positions [start, end) each generated token is aligned to by the CTC head,
         -1 for special tokens and where no alignment fits."""
-        special = set(self.tokenizer.all_special_ids) | {self.model.config.pad_token_id}
         log_probs = self.model.ctc_head(encoded.last_hidden_state).float().log_softmax(-1).cpu()
         spans = torch.full((*tokens.shape, 2), -1, dtype=torch.long)
         for row, (ids, length) in enumerate(zip(tokens.tolist(), encoded.lengths.tolist(), strict=True)):
-            kept = [index for index, token in enumerate(ids) if token not in special]
+            kept = self._text_token_indices(ids)
             aligned = ctc_forced_align(log_probs[row, :length], [ids[index] for index in kept])
             for index, span in zip(kept, aligned or [], strict=False):
                 spans[row, index] = torch.tensor(span)
@@ -274,8 +275,7 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
         return result
 
     def _words(self, tokens: torch.Tensor, spans: torch.Tensor) -> list[dict]:
-        special = set(self.tokenizer.all_special_ids) | {self.model.config.pad_token_id}
-        kept = [index for index, token in enumerate(tokens.tolist()) if token not in special]
+        kept = self._text_token_indices(tokens.tolist())
         pieces = [self.tokenizer.decode([int(tokens[index])]) for index in kept]
         token_spans = [tuple(spans[index].tolist()) for index in kept]
         aligned = None if any(start < 0 for start, _ in token_spans) else token_spans
