@@ -90,6 +90,7 @@ def bench_echo(
             onnx_dir, variant=variant, threads=threads
         )
     tokens, rows = {}, []
+    metric = load_echo_wer() if texts is not None and hasattr(processor, "tokenizer") else None
     for name, backend in backends.items():
         outputs, seconds = transcribe_all(
             f"{label}: {name}", clips, echo_step(backend, feature_extractor, generate_kwargs)
@@ -104,11 +105,9 @@ def bench_echo(
             "audio_seconds_per_second": round(audio_seconds / seconds, 2),
             "tokens": int(sum(len(t) - 1 for t in outputs)),
         }
-        if texts is not None and hasattr(processor, "tokenizer"):
+        if metric is not None:
             hypotheses = processor.tokenizer.batch_decode(outputs, skip_special_tokens=True)
-            row.update(
-                {k: round(v, 4) for k, v in load_echo_wer().compute(predictions=hypotheses, references=texts).items()}
-            )
+            row.update({k: round(v, 4) for k, v in metric.compute(predictions=hypotheses, references=texts).items()})
         rows.append(row)
     eager = rows[0]
     for row in rows:
