@@ -45,6 +45,8 @@ MODEL_FILES = (
     "audio_loading.py",
     "chunk_merge.py",
     "alignment_echo.py",
+    "ctc_decoding_echo.py",
+    "segmentation_echo.py",
 )
 
 AutoConfig.register(EchoConfig.model_type, EchoConfig, exist_ok=True)

@@ -1,9 +1,16 @@
-"""Word timestamps from Echo's CTC head: forced alignment of the decoded tokens to the encoder's positions.
+"""Word timestamps: which encoder positions each decoded token was spoken at.
 
-The decoder says *what* was said; the encoder's CTC head (trained as the auxiliary loss, blank = id 0) says *when*.
-`ctc_forced_align` finds the single most likely CTC path that spells exactly the decoded tokens (Viterbi over the
-usual blank-interleaved states), so each token gets the encoder positions it was emitted at; `word_spans` groups the
-tokens into words at the tokens that begin with whitespace, and turns positions into seconds.
+The decoder says *what* was said; two things say *when*:
+
+- the encoder's CTC head (trained as the auxiliary loss, blank = id 0): `ctc_forced_align` finds the single most
+  likely CTC path that spells exactly the decoded tokens (Viterbi over the usual blank-interleaved states), so each
+  token gets the positions it was emitted at;
+- for a model without one, the decoder's cross-attention: `attention_token_spans` takes the config's
+  `alignment_heads`, normalises each head's weights over the tokens, smooths them along time and averages the heads,
+  then `dtw_path` finds the monotonic path through the tokens and positions that collects the most attention (as
+  Whisper does).
+
+`word_spans` groups the tokens into words at the tokens that begin with whitespace, and turns positions into seconds.
 """
 
 import torch
@@ -57,6 +64,55 @@ def path_score(log_probs: torch.Tensor, spans: list[tuple[int, int]], tokens: li
     return float(log_probs.float().gather(1, labels[:, None]).sum())
 
 
+def dtw_path(cost: torch.Tensor) -> list[tuple[int, int]]:
+    """The cheapest monotonic path through `cost` (rows, columns) from some cell of its first row to some cell of its
+    last, moving one row, one column or both at each step: the (row, column) cells it visits, in order (ties go
+    diagonal). Both ends are free because the tokens need not fill the clip: it may begin and end in silence."""
+    rows, columns = cost.shape
+    values = cost.double().tolist()  # Python floats: the recursion is sequential, and small
+    inf = float("inf")
+    total = [[0.0] * (columns + 1)] + [[inf] * (columns + 1) for _ in range(rows)]
+    for i in range(1, rows + 1):
+        above, here, row_cost = total[i - 1], total[i], values[i - 1]
+        for j in range(1, columns + 1):
+            here[j] = row_cost[j - 1] + min(above[j - 1], above[j], here[j - 1])
+    i, j = rows, min(range(1, columns + 1), key=lambda column: total[rows][column])
+    path = []
+    while i > 0:
+        path.append((i - 1, j - 1))
+        diagonal, up, left = total[i - 1][j - 1], total[i - 1][j], total[i][j - 1]
+        if i == 1 and diagonal <= left:  # the path starts here: the row above is the free start
+            break
+        if diagonal <= up and diagonal <= left:
+            i, j = i - 1, j - 1
+        elif up <= left:
+            i -= 1
+        else:
+            j -= 1
+    return path[::-1]
+
+
+def attention_token_spans(weights: torch.Tensor, filter_width: int = 7) -> list[tuple[int, int]]:
+    """The positions [start, end) of each token from cross-attention `weights` (heads, tokens, positions): row k is
+    the attention of the decoder step that emitted token k, over the clip's valid positions only."""
+    heads, tokens, positions = weights.shape
+    if tokens == 0:
+        return []
+    weights = weights.float()
+    if tokens > 1:  # each head's weights as standard scores over the tokens: heads that attend sharply count alike
+        weights = (weights - weights.mean(1, keepdim=True)) / weights.std(1, keepdim=True).clamp_min(1e-6)
+    width = min(filter_width, positions) // 2 * 2 + 1 if positions > 1 else 1
+    if width > 1:  # a running median along time removes single-position spikes
+        padded = torch.nn.functional.pad(weights.flatten(0, 1)[:, None], (width // 2, width // 2), mode="reflect")
+        weights = padded.unfold(-1, width, 1).median(-1).values.view(heads, tokens, positions)
+    path = dtw_path(-weights.mean(0))
+    spans = [[positions, 0] for _ in range(tokens)]
+    for token, position in path:
+        spans[token][0] = min(spans[token][0], position)
+        spans[token][1] = max(spans[token][1], position + 1)
+    return [tuple(span) for span in spans]
+
+
 def word_spans(pieces: list[str], spans: list[tuple[int, int]] | None, seconds_per_position: float) -> list[dict]:
     """Words with their (start, end) seconds from each token's decoded text (`pieces`) and its span of positions.
 
@@ -85,4 +141,4 @@ def word_spans(pieces: list[str], spans: list[tuple[int, int]] | None, seconds_p
     return chunks
 
 
-__all__ = ["ctc_forced_align", "path_score", "word_spans"]
+__all__ = ["attention_token_spans", "ctc_forced_align", "dtw_path", "path_score", "word_spans"]

@@ -104,10 +104,13 @@ class EchoConfig(PreTrainedConfig):
         ctc_loss_weight (`float`, defaults to 0.0):
             Weight `w` of an auxiliary CTC loss on the encoder output: training loss `(1 - w) * cross-entropy +
             w * CTC`, with token id 0 as the CTC blank. It gives the encoder a direct, monotonic target, which
-            small models on little data need to start hearing; 0 builds no CTC head. Inference never uses it.
+            small models on little data need to start hearing; 0 builds no CTC head. At inference the head gives
+            word timestamps, joint CTC/attention decoding (`generate(ctc_weight=...)`) and the no-speech check
+            (`generate(no_speech_threshold=...)`).
         alignment_heads (`list[list[int]]`, *optional*):
-            `[layer, head]` pairs of decoder cross-attention heads used for timing. Defaults to every head of the
-            upper half of the decoder, as in the seed.
+            `[layer, head]` pairs of decoder cross-attention heads whose weights time the words of a model without
+            a CTC head (DTW, as Whisper does; `alignment_echo.attention_token_spans`). Defaults to every head of
+            the upper half of the decoder, as in the seed; empty turns that off.
         pad_token_id, bos_token_id, eos_token_id, decoder_start_token_id (`int`, defaults to 0):
             Token id 0 is the only special token: padding, decoder start and end of text.
         tie_word_embeddings (`bool`, defaults to `True`):

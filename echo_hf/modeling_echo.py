@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import GenerationConfig, GenerationMixin, PreTrainedModel
+from transformers import GenerationConfig, GenerationMixin, LogitsProcessorList, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
@@ -24,6 +24,7 @@ from transformers.utils import ModelOutput, can_return_tuple
 
 from .attention_echo import EchoAttention, EchoRotary, apply_rotary, sinusoids
 from .configuration_echo import EchoConfig
+from .ctc_decoding_echo import CTCPrefixScorer, no_speech_probability
 from .frontends_echo import EchoSpectrogramFrontEnd, EchoWaveformFrontEnd, pool_zero_frames
 
 # transformers 5.24 renamed the cache argument and output field `past_key_values` -> `cache` (the old name stays a
@@ -667,6 +668,14 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
         also works, as the ASR pipeline passes them), and the other audio inputs are keywords: `waveform`,
         `attention_mask` (mel frames), `waveform_attention_mask`, or a ready `encoder_outputs`. Without a length
         (`max_new_tokens` or `max_length`, in the call or a generation config) a transcript may fill the decoder.
+
+        Two options use the encoder's CTC head (keywords, or attributes of the generation config; both off when
+        unset), and raise a ValueError on a model without one:
+
+        - `ctc_weight` (in (0, 1]): joint CTC/attention decoding (`ctc_decoding_echo.CTCPrefixScorer`), with greedy
+          search or `num_beams`; `ctc_candidates` (default 8) tokens are scored per hypothesis and step.
+        - `no_speech_threshold` (in [0, 1]): a clip whose mean CTC blank probability over its encoder positions
+          (`no_speech_probability`) is above this is transcribed as empty, without decoding it.
         """
         if inputs is not None and kwargs.get("input_features") is not None:
             raise ValueError("Pass the log-mels once: as `inputs` or as `input_features`, not both.")
@@ -690,11 +699,64 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
             # the mel frames' `attention_mask` may come along: generate() reads it for a padded batch, as for any
             # speech seq2seq model, and the encoder output already carries what it masks
             raise ValueError("Pass either the audio or `encoder_outputs`, not both.")
+        ctc_weight, candidates, no_speech_threshold = (
+            kwargs.pop(name, getattr(config, name, default))
+            for name, default in (("ctc_weight", None), ("ctc_candidates", 8), ("no_speech_threshold", None))
+        )
+        if ctc_weight or no_speech_threshold is not None:
+            option = "ctc_weight" if ctc_weight else "no_speech_threshold"
+            log_probs, lengths = self.ctc_log_probs(as_encoder_output(kwargs["encoder_outputs"]), option)
+        if no_speech_threshold is not None:
+            if not 0 <= no_speech_threshold <= 1:
+                raise ValueError(f"`no_speech_threshold` is a probability in [0, 1], got {no_speech_threshold}.")
+            speech = no_speech_probability(log_probs, lengths) <= no_speech_threshold
+            if not bool(speech.all()):
+                options = {"ctc_weight": ctc_weight, "ctc_candidates": candidates, "no_speech_threshold": None}
+                return self._generate_speech_only(speech, generation_config, *args, **options, **kwargs)
+        if ctc_weight:
+            scorer = CTCPrefixScorer(log_probs, lengths, ctc_weight, candidates)
+            kwargs["logits_processor"] = LogitsProcessorList([*(kwargs.get("logits_processor") or []), scorer])
         # Set here, not in the generation config: one set there makes every `max_new_tokens` call warn.
         lengths = (kwargs.get("max_length"), kwargs.get("max_new_tokens"), config.max_length, config.max_new_tokens)
         if all(length is None for length in lengths):
             kwargs["max_length"] = self.config.max_target_positions  # the start token included
         return super().generate(None, generation_config, *args, **kwargs)
+
+    def ctc_log_probs(self, encoder_outputs: ModelOutput, option: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The CTC head's log-probabilities (batch, positions, vocab) of `encoder_outputs` and each clip's valid
+        positions; a ValueError naming the generation `option` that needs them when the model has no CTC head."""
+        if self.ctc_head is None:
+            raise ValueError(
+                f"`{option}` reads the encoder's CTC head, and this model has none (it was trained with "
+                "`ctc_loss_weight=0`)."
+            )
+        states = encoder_outputs.last_hidden_state
+        lengths = encoder_outputs.get("lengths")
+        if lengths is None:
+            lengths = torch.full(states.shape[:1], states.shape[1], dtype=torch.long, device=states.device)
+        return self.ctc_head(states).float().log_softmax(-1), lengths
+
+    def _generate_speech_only(self, speech: torch.Tensor, generation_config, *args, **kwargs) -> torch.LongTensor:
+        """Decode only the clips in `speech` (batch,); the others get the empty transcript: start, end of text."""
+        encoded = as_encoder_output(kwargs.pop("encoder_outputs"))
+        batch = speech.shape[0]
+        empty = torch.zeros(batch, 2, dtype=torch.long, device=speech.device)
+        if not bool(speech.any()):
+            return empty
+        keep = speech.nonzero().squeeze(1)
+        if kwargs.get("attention_mask") is not None:
+            kwargs["attention_mask"] = kwargs["attention_mask"][keep]
+        subset = type(encoded)(**{
+            name: value[keep] if isinstance(value, torch.Tensor) and value.shape[:1] == (batch,) else value
+            for name, value in encoded.items()
+        })  # fmt: skip
+        decoded = self.generate(None, generation_config, *args, encoder_outputs=subset, **kwargs)
+        if not isinstance(decoded, torch.Tensor):
+            raise ValueError("`no_speech_threshold` returns token ids only: drop `return_dict_in_generate`.")
+        tokens = torch.full((batch, max(decoded.shape[1], 2)), self.config.pad_token_id, dtype=torch.long)
+        tokens = tokens.to(decoded.device)
+        tokens[keep, : decoded.shape[1]] = decoded
+        return tokens
 
 
 __all__ = ["EchoPreTrainedModel", "EchoEncoder", "EchoDecoder", "EchoModel", "EchoForConditionalGeneration"]

@@ -32,9 +32,10 @@ from transformers import AutomaticSpeechRecognitionPipeline, GenerationConfig
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.pt_utils import PipelineChunkIterator, PipelineIterator, PipelinePackIterator
 
-from .alignment_echo import ctc_forced_align, word_spans
+from .alignment_echo import attention_token_spans, ctc_forced_align, word_spans
 from .audio_loading import decode_audio, decode_audio_bytes, is_audio_decoder, load_audio_file, to_mono_float
 from .chunk_merge import merge_chunk_tokens
+from .segmentation_echo import check_segmentation, decibels, frame_rms, pause_segments, snap_to_sound
 
 TASK = "automatic-speech-recognition"
 
@@ -81,7 +82,17 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
         encoder_limit = self.model.config.max_source_positions * self._align_to
         return min(self.feature_extractor.n_samples, encoder_limit)
 
-    def _sanitize_parameters(self, chunk_length_s=None, stride_length_s=None, return_timestamps=None, **kwargs):
+    def _sanitize_parameters(
+        self,
+        chunk_length_s=None,
+        stride_length_s=None,
+        return_timestamps=None,
+        segment_at_pauses=None,
+        min_pause_s=None,
+        pause_threshold_db=None,
+        snap_words_to_sound=None,
+        **kwargs,
+    ):
         for unsupported in ("return_language", "decoder_kwargs"):
             if kwargs.get(unsupported) is not None:
                 raise ValueError(f"`{unsupported}` is not supported by Echo's pipeline.")
@@ -90,42 +101,65 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
                 f'Echo gives chunk-level (`return_timestamps=True`) or word-level (`"word"`) timestamps, not '
                 f"{return_timestamps!r}."
             )
-        if return_timestamps == "word" and chunk_length_s:
-            raise ValueError(
-                'return_timestamps="word" works on audio transcribed in one pass for now, not with `chunk_length_s`: '
-                "split long recordings yourself, or use `return_timestamps=True` for chunk-level times."
-            )
+        if segment_at_pauses and chunk_length_s:
+            raise ValueError("Pass `segment_at_pauses=True` or `chunk_length_s`, not both: they cut audio two ways.")
+        segmentation = {
+            name: value
+            for name, value in (("min_pause_s", min_pause_s), ("threshold_db", pause_threshold_db))
+            if value is not None
+        }
+        if segmentation and not segment_at_pauses:
+            raise ValueError("`min_pause_s` and `pause_threshold_db` tune `segment_at_pauses=True`; pass it too.")
+        if segment_at_pauses:
+            defaults = {"min_pause_s": 0.3, "threshold_db": -35.0, "padding_s": 0.1, "frame_s": 0.01}
+            check_segmentation(**(defaults | segmentation))
         preprocess, forward, postprocess = super()._sanitize_parameters(ignore_warning=True, **kwargs)
         if return_timestamps == "word":
-            if getattr(self.model, "ctc_head", None) is None:
+            if self._word_alignment() is None:
                 raise ValueError(
-                    'return_timestamps="word" aligns the transcript with the encoder\'s CTC head, and this model has '
-                    "none (it was trained with `ctc_loss_weight=0`); use `return_timestamps=True` for chunk-level "
-                    "times."
+                    'return_timestamps="word" aligns the transcript with the encoder\'s CTC head or with the '
+                    "decoder's cross-attention (`alignment_heads`), and this model offers neither (no CTC head, "
+                    "`alignment_heads` empty, or a backend without attention weights); use `return_timestamps=True` "
+                    "for chunk-level times."
                 )
             forward["return_word_timestamps"] = True
+            if snap_words_to_sound is not False:  # the pieces' frame levels travel to postprocess
+                preprocess["word_levels"] = True
         if chunk_length_s is not None:
             preprocess["chunk_length_s"] = chunk_length_s
         if stride_length_s is not None:
             preprocess["stride_length_s"] = stride_length_s
+        if segment_at_pauses:
+            preprocess["segmentation"] = segmentation
         if return_timestamps is not None:
             postprocess["return_timestamps"] = return_timestamps
         return preprocess, forward, postprocess
 
     # ---------------------------------------------------------------------------------------------- preprocess
 
-    def preprocess(self, inputs, chunk_length_s: float = 0, stride_length_s=None):
+    def preprocess(
+        self,
+        inputs,
+        chunk_length_s: float = 0,
+        stride_length_s=None,
+        segmentation: dict | None = None,
+        word_levels: bool = False,
+    ):
         audio = self._as_audio(inputs)
         limit = self.max_samples()
         rate = self.feature_extractor.sampling_rate
+        if segmentation is not None:
+            yield from self._segments(audio, segmentation, word_levels)
+            return
         if not chunk_length_s:
             if audio.shape[0] > limit:
                 raise ValueError(
                     f"The audio is {audio.shape[0] / rate:.1f} s long but the model takes at most {limit / rate:.1f} s "
-                    f"at once: pass `chunk_length_s` (e.g. `chunk_length_s={limit / rate / 2:g}`) to transcribe it in "
-                    "overlapping chunks."
+                    "at once: pass `segment_at_pauses=True` to cut it at its pauses, or `chunk_length_s` (e.g. "
+                    f"`chunk_length_s={limit / rate / 2:g}`) to transcribe it in overlapping chunks."
                 )
-            yield {**self._features(audio), "is_last": True, "stride": None, "chunk_start": 0, "overlap_silent": True}
+            yield {**self._features(audio, word_levels), "is_last": True, "stride": None, "chunk_start": 0,
+                   "overlap_silent": True}  # fmt: skip
             return
 
         chunk_len, left, right = self._chunk_lengths(chunk_length_s, stride_length_s)
@@ -141,7 +175,7 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             # The audio this chunk shares with the previous one (whose right stride is never 0 here).
             shared = audio[start : start + left + right] if start else audio[:0]
             yield {
-                **self._features(chunk),
+                **self._features(chunk, word_levels),
                 "is_last": is_last,
                 "stride": (chunk.shape[0], left if start else 0, 0 if is_last else right),
                 "chunk_start": start,
@@ -149,6 +183,23 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             }
             if is_last:
                 break
+
+    def _segments(self, audio: np.ndarray, segmentation: dict, word_levels: bool):
+        """One item per stretch of speech between pauses (`segmentation_echo`), each with its speech's span."""
+        rate = self.feature_extractor.sampling_rate
+        segments = pause_segments(audio, rate, self.max_samples(), **segmentation)
+        if not segments:  # quiet throughout: one empty item, transcribed as ""
+            yield {**self._features(audio[:0]), "is_last": True, "stride": None, "chunk_start": 0,
+                   "overlap_silent": True, "segment": (0, audio.shape[0])}  # fmt: skip
+        for index, segment in enumerate(segments):
+            yield {
+                **self._features(audio[segment.cut_start : segment.cut_end], word_levels),
+                "is_last": index == len(segments) - 1,
+                "stride": None,
+                "chunk_start": segment.cut_start,
+                "overlap_silent": True,  # segments share no audio: their transcripts are joined as they are
+                "segment": (segment.start, segment.end),
+            }
 
     def _chunk_lengths(self, chunk_length_s: float, stride_length_s) -> tuple[int, int, int]:
         if stride_length_s is None:
@@ -190,9 +241,13 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             f'{{"raw": array, "sampling_rate": rate}} dict, or a datasets audio cell; got {type(inputs).__name__}.'
         )
 
-    def _features(self, audio: np.ndarray) -> dict:
-        """Both views of one slice, and whether it is digital silence (empty audio counts as silence)."""
+    def _features(self, audio: np.ndarray, word_levels: bool = False) -> dict:
+        """Both views of one slice, and whether it is digital silence (empty audio counts as silence); with
+        `word_levels`, its frame levels too, which word timestamps snap to."""
         silent, audio_length = not np.any(audio), audio.shape[0]
+        # (1, frames) RMS, a tensor so batches pad it in time like the views (with 0: silence) and unbatch it
+        levels = {"frame_rms": torch.from_numpy(frame_rms(audio, self.feature_extractor.hop_length)).float()[None]}
+        levels = levels if word_levels else {}
         if audio.shape[0] < self.feature_extractor.hop_length:  # too short for one frame: nothing to hear
             audio = np.zeros(self.feature_extractor.hop_length, dtype=np.float32)
         processed = self.feature_extractor(
@@ -200,7 +255,7 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
         )
         if self.dtype is not None:
             processed = processed.to(dtype=self.dtype)  # casts the float views only
-        return {**processed, "is_silent": silent, "num_samples": audio_length}
+        return {**processed, "is_silent": silent, "num_samples": audio_length, **levels}
 
     # ---------------------------------------------------------------------------------------------- batching
 
@@ -238,19 +293,40 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             spans = torch.full((*tokens.shape, 2), -1, dtype=torch.long)
         return {"is_last": is_last, "tokens": tokens, **({"spans": spans} if spans is not None else {}), **model_inputs}
 
+    def _word_alignment(self) -> str | None:
+        """How word times are found: "ctc" (the CTC head), "attention" (cross-attention of `alignment_heads`, for a
+        PyTorch model without a CTC head) or None."""
+        if getattr(self.model, "ctc_head", None) is not None:
+            return "ctc"
+        if isinstance(self.model, torch.nn.Module) and self.model.config.alignment_heads:
+            return "attention"
+        return None
+
     def _text_token_indices(self, ids: list[int]) -> list[int]:
         """Where a row of generated ids holds text: not the start, end-of-text, padding or other special ids."""
         special = set(self.tokenizer.all_special_ids) | {self.model.config.pad_token_id}
         return [index for index, token in enumerate(ids) if token not in special]
 
     def _token_spans(self, encoded, tokens: torch.Tensor) -> torch.Tensor:
-        """(batch, tokens, 2): the encoder positions [start, end) each generated token is aligned to by the CTC head,
-        -1 for special tokens and where no alignment fits."""
-        log_probs = self.model.ctc_head(encoded.last_hidden_state).float().log_softmax(-1).cpu()
+        """(batch, tokens, 2): the encoder positions [start, end) each generated token is aligned to, by the CTC head
+        or else by cross-attention; -1 for special tokens and where no alignment fits."""
+        if self._word_alignment() == "ctc":
+            log_probs = self.model.ctc_head(encoded.last_hidden_state).float().log_softmax(-1).cpu()
+        else:
+            outputs = self.model(encoder_outputs=encoded, decoder_input_ids=tokens, output_attentions=True)
+            # (batch, heads, tokens, positions): query q is the step that emitted token q + 1
+            weights = torch.stack([outputs.cross_attentions[layer][:, head] for layer, head in
+                                   self.model.config.alignment_heads], 1).float().cpu()  # fmt: skip
         spans = torch.full((*tokens.shape, 2), -1, dtype=torch.long)
         for row, (ids, length) in enumerate(zip(tokens.tolist(), encoded.lengths.tolist(), strict=True)):
             kept = self._text_token_indices(ids)
-            aligned = ctc_forced_align(log_probs[row, :length], [ids[index] for index in kept])
+            if self._word_alignment() == "ctc":
+                aligned = ctc_forced_align(log_probs[row, :length], [ids[index] for index in kept])
+            else:
+                # the end of text's step too, so the trailing silence it attends to is not given to the last word
+                ends = [index for index in range(1, len(ids)) if ids[index] == self.model.config.eos_token_id][:1]
+                steps = [index - 1 for index in kept + ends]
+                aligned = attention_token_spans(weights[row][:, steps, :length])[: len(kept)]
             for index, span in zip(kept, aligned or [], strict=False):
                 spans[row, index] = torch.tensor(span)
         return spans
@@ -264,9 +340,12 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
         # Each chunk's text is decoded on its own: byte-level BPE puts no space before a chunk's first word.
         texts = [self.tokenizer.decode(piece, skip_special_tokens=True).strip() for piece in pieces]
         result = {"text": " ".join(text for text in texts if text)}
-        if return_timestamps == "word":
-            (output,) = model_outputs  # one pass: word timestamps are refused with chunking
-            result["chunks"] = self._words(output["tokens"][0], output["spans"][0])
+        if return_timestamps == "word":  # each piece's words, less the tokens a chunk repeats from the one before
+            result["chunks"] = [
+                word
+                for output, sequence, piece in zip(model_outputs, sequences, pieces, strict=True)
+                for word in self._words(output, len(sequence) - len(piece))
+            ]
         elif return_timestamps:
             result["chunks"] = [
                 {"text": text, "timestamp": self._owned_span(out)}
@@ -274,18 +353,31 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             ]
         return result
 
-    def _words(self, tokens: torch.Tensor, spans: torch.Tensor) -> list[dict]:
-        kept = self._text_token_indices(tokens.tolist())
+    def _words(self, output: dict, skip: int = 0) -> list[dict]:
+        """The words of one piece's text tokens after the first `skip`, in the recording's time."""
+        tokens, spans = output["tokens"][0], output["spans"][0]
+        kept = self._text_token_indices(tokens.tolist())[skip:]
         pieces = [self.tokenizer.decode([int(tokens[index])]) for index in kept]
         token_spans = [tuple(spans[index].tolist()) for index in kept]
         aligned = None if any(start < 0 for start, _ in token_spans) else token_spans
-        seconds = self.model.config.samples_per_position / self.feature_extractor.sampling_rate
-        return word_spans(pieces, aligned, seconds)
+        rate = self.feature_extractor.sampling_rate
+        words = word_spans(pieces, aligned, self.model.config.samples_per_position / rate)
+        if output.get("frame_rms") is not None:
+            levels = decibels(output["frame_rms"][0].cpu().double().numpy())
+            words = snap_to_sound(words, levels, self.feature_extractor.hop_length / rate)
+        offset_s = output["chunk_start"] / rate
+        if offset_s:
+            for word in words:
+                if word["timestamp"][0] is not None:
+                    word["timestamp"] = tuple(round(time + offset_s, 3) for time in word["timestamp"])
+        return words
 
     def _owned_span(self, output) -> tuple[float, float]:
         """The audio a chunk owns, in seconds: its span less the strides it shares, so the spans tile the audio."""
         rate = self.feature_extractor.sampling_rate
         start = output["chunk_start"]
+        if output.get("segment") is not None:  # a pause's segment: the speech in it
+            return tuple(round(sample / rate, 3) for sample in output["segment"])
         if output["stride"] is None:
             return (0.0, round(output["num_samples"] / rate, 3))
         length, left, right = output["stride"]

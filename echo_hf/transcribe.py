@@ -3,8 +3,9 @@
     echo-transcribe runs/tiny speech.wav talks/ --format srt --chunk-length-s 20 --batch-size 4
     echo-transcribe runs/tiny-onnx speech.wav --backend onnx --onnx-variant int8
 
-Audio longer than the model takes at once is chunked even without `--chunk-length-s` (chunks of the longest length
-it takes). A file that cannot be read is reported and skipped; the exit status is then 1.
+Audio longer than the model takes at once is cut at its pauses (the pipeline's `segment_at_pauses=True`), unless
+`--chunk-length-s` asks for overlapping chunks instead. A file that cannot be read is reported and skipped; the exit
+status is then 1.
 """
 
 import argparse
@@ -71,14 +72,12 @@ def transcribe_file(
     word_timestamps: bool = False,
 ) -> dict:
     """{"file", "text", "chunks": [{"text", "timestamp": (start, end)}]} for one file: a chunk per transcribed piece
-    of audio, or per word with `word_timestamps`."""
+    of audio (a pause-separated segment of a long file), or per word with `word_timestamps`."""
     audio = load_audio_file(path, asr.feature_extractor.sampling_rate)
-    longest_s = asr.max_samples() / asr.feature_extractor.sampling_rate
-    if chunk_length_s is None and audio.shape[0] > asr.max_samples() and not word_timestamps:
-        chunk_length_s = longest_s
+    segment = not chunk_length_s and audio.shape[0] > asr.max_samples()
     result = asr(
         audio,
-        chunk_length_s=chunk_length_s or 0,
+        **({"segment_at_pauses": True} if segment else {"chunk_length_s": chunk_length_s or 0}),
         stride_length_s=stride_length_s,
         batch_size=batch_size,
         return_timestamps="word" if word_timestamps else True,
@@ -136,7 +135,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("model", help="a saved Echo folder (model + processor) or a Hub model id")
     parser.add_argument("audio", nargs="+", help="audio files, or folders searched recursively for audio files")
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
-    parser.add_argument("--chunk-length-s", type=float, default=None, help="chunk long audio into this many seconds")
+    parser.add_argument(
+        "--chunk-length-s",
+        type=float,
+        default=None,
+        help="transcribe in overlapping chunks of this many seconds (default: long audio is cut at its pauses)",
+    )
     parser.add_argument(
         "--stride-length-s", type=float, default=None, help="audio shared by neighbouring chunks, each side"
     )
@@ -147,6 +151,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="a timestamp per word (json, srt, vtt), from the model's CTC head; for audio the model takes at once",
     )
     parser.add_argument("--num-beams", type=int, default=None, help="beam search width (default: the model's)")
+    parser.add_argument(
+        "--ctc-weight",
+        type=float,
+        default=None,
+        help="joint CTC/attention decoding with this weight of the CTC head's prefix scores, in (0, 1]",
+    )
+    parser.add_argument(
+        "--no-speech-threshold",
+        type=float,
+        default=None,
+        help="leave a piece empty when its mean CTC blank probability is above this (e.g. 0.8)",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=None, help="most tokens per chunk")
     parser.add_argument("--device", default=None, help='where the model runs, e.g. "cpu", "cuda", "cuda:1", "mps"')
     parser.add_argument(
@@ -164,15 +180,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         files = find_audio(args.audio)
-        if args.backend == "onnx" and (args.num_beams or 1) > 1:
-            raise ValueError("the ONNX backend decodes greedily only: drop --num-beams or use --backend pytorch.")
+        if args.backend == "onnx" and ((args.num_beams or 1) > 1 or args.ctc_weight or args.no_speech_threshold):
+            raise ValueError(
+                "the ONNX backend decodes greedily with the decoder alone: drop --num-beams, --ctc-weight and "
+                "--no-speech-threshold, or use --backend pytorch."
+            )
         asr = build_pipeline(args.model, args.device, args.backend, args.onnx_variant)
     except (FileNotFoundError, ValueError, OSError) as error:
         print(f"echo-transcribe: error: {error}", file=sys.stderr)
         return 2
-    generate_kwargs = {
-        key: value for key, value in (("num_beams", args.num_beams), ("max_new_tokens", args.max_new_tokens)) if value
+    options = {
+        "num_beams": args.num_beams,
+        "max_new_tokens": args.max_new_tokens,
+        "ctc_weight": args.ctc_weight,
+        "no_speech_threshold": args.no_speech_threshold,
     }
+    generate_kwargs = {key: value for key, value in options.items() if value is not None}
     results, failed = [], 0
     for path in tqdm(files, desc="transcribing", unit="file", file=sys.stderr):
         try:

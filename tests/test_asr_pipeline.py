@@ -1,6 +1,7 @@
 """Echo's ASR pipeline with a model that knows four clips: every input kind, both views, long audio, bad input; and
 every other model's ASR pipeline exactly as without echo_hf."""
 
+import copy
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 from other_asr_models import TASK, save_ctc, save_whisper
-from trained_echo import CHUNK_S, RATE, STRIDE_S, clips, recording, trained_echo, with_ctc_head
+from trained_echo import CHUNK_S, RATE, SLOT_S, STRIDE_S, clips, recording, trained_echo, with_ctc_head
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC, pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
@@ -215,21 +216,47 @@ def test_saved_folder_with_import(tmp_path):
     assert asr(audio[2])["text"] == texts[2]
 
 
-def test_word_timestamps_from_the_ctc_head_in_a_batch():
-    """The trained model's weights plus a CTC head: words are the transcript's, in order, with times inside the clip."""
+@pytest.mark.parametrize("alignment", ["ctc", "attention"])
+def test_word_timestamps_in_a_batch(alignment):
+    """With a CTC head (the trained weights plus one) or without (DTW over cross-attention): the words are the
+    transcript's, in order, with times inside the clip."""
     trained, processor = trained_echo()
-    model = with_ctc_head(trained)
+    model = with_ctc_head(trained) if alignment == "ctc" else trained
     asr = pipeline(TASK, model=model, tokenizer=processor.tokenizer, feature_extractor=processor.feature_extractor)
+    assert asr._word_alignment() == alignment
     audio, texts = clips()
     outputs = asr(audio, batch_size=2, return_timestamps="word")
+    assert outputs == [asr(clip, return_timestamps="word") for clip in audio]  # a batch changes nothing
     for output, clip, text in zip(outputs, audio, texts, strict=True):
         assert output["text"] == text
         assert [chunk["text"] for chunk in output["chunks"]] == text.split()
-        times = [time for chunk in output["chunks"] for time in chunk["timestamp"]]
-        assert times == sorted(times) and 0 <= times[0] and times[-1] <= len(clip) / RATE
+        starts = [chunk["timestamp"][0] for chunk in output["chunks"]]
+        # DTW may give the position where two tokens meet to both: ends may pass the next start by one position
+        assert starts == sorted(starts) and 0 <= starts[0] and output["chunks"][-1]["timestamp"][1] <= len(clip) / RATE
         assert all(start < end for start, end in (chunk["timestamp"] for chunk in output["chunks"]))
-    with pytest.raises(ValueError, match="chunk_length_s"):
-        asr(audio[0], chunk_length_s=CHUNK_S, return_timestamps="word")
-    plain = pipeline(TASK, model=trained, tokenizer=processor.tokenizer, feature_extractor=processor.feature_extractor)
-    with pytest.raises(ValueError, match="CTC head"):
-        plain(audio[0], return_timestamps="word")
+
+
+@pytest.mark.parametrize("alignment", ["ctc", "attention"])
+def test_word_timestamps_of_chunked_audio_are_in_the_recordings_time(alignment):
+    trained, processor = trained_echo()
+    model = with_ctc_head(trained) if alignment == "ctc" else trained
+    asr = pipeline(TASK, model=model, tokenizer=processor.tokenizer, feature_extractor=processor.feature_extractor)
+    order = [0, 1, 2, 3, 2]
+    audio, text = recording(order)
+    result = asr(audio, chunk_length_s=CHUNK_S, stride_length_s=STRIDE_S, batch_size=2, return_timestamps="word")
+    assert result["text"] == text
+    assert [word["text"] for word in result["chunks"]] == text.split()
+    _, texts = clips()
+    slots = [slot for slot, clip in enumerate(order) for _ in texts[clip].split()]
+    for slot, word in zip(slots, result["chunks"], strict=True):  # each word inside the chunk that holds its slot
+        assert slot * SLOT_S - 1e-6 <= word["timestamp"][0] < word["timestamp"][1] <= slot * SLOT_S + CHUNK_S + 1e-6
+
+
+def test_word_timestamps_need_a_ctc_head_or_alignment_heads():
+    trained, processor = trained_echo()
+    model = copy.deepcopy(trained)
+    model.config.alignment_heads = []
+    asr = pipeline(TASK, model=model, tokenizer=processor.tokenizer, feature_extractor=processor.feature_extractor)
+    audio, _ = clips()
+    with pytest.raises(ValueError, match="offers neither"):
+        asr(audio[0], return_timestamps="word")

@@ -1,4 +1,5 @@
-"""echo-transcribe: files and folders, text/json/srt, long files chunked, bad files reported and skipped."""
+"""echo-transcribe: files and folders, text/json/srt/vtt, long files cut at pauses or chunked, the CTC options, bad
+files reported and skipped."""
 
 import json
 import subprocess
@@ -7,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from trained_echo import CHUNK_S, RATE, STRIDE_S, clips, recording, trained_echo, with_ctc_head
+from trained_echo import CHUNK_S, RATE, SLOT_S, STRIDE_S, clips, recording, trained_echo, with_ctc_head
 
 from echo_hf.transcribe import main, srt_time
 
@@ -41,17 +42,18 @@ def test_text_for_files_and_folders(model_dir, audio_dir, capsys):
     assert lines == [f"{audio_dir / f'clip{i}.wav'}\t{text}" for i, text in enumerate(texts)]
 
 
-def test_long_file_is_chunked_to_json_and_srt(model_dir, tmp_path, capsys):
+def test_long_file_is_cut_at_pauses_or_chunked_to_json_and_srt(model_dir, tmp_path, capsys):
     order = [0, 1, 2, 3, 2]
     audio, text = recording(order)
     path = tmp_path / "long.flac"
     sf.write(path, audio, RATE)
-    # no --chunk-length-s: 11 s is more than the model's 3 s, so it chunks by itself (3 s chunks, which cut
-    # this model's clips apart: only the chunking is checked here)
+    # no --chunk-length-s: 11 s is more than the model's 3 s, so it is cut at its pauses, one piece per clip (cut
+    # with less silence around them than this model was trained on: only the cutting is checked here)
     assert main([str(model_dir), str(path), "--format", "json", "--device", "cpu"]) == 0
     (result,) = json.loads(capsys.readouterr().out)
-    assert result["file"] == str(path) and len(result["chunks"]) > 1
-    assert result["chunks"][-1]["timestamp"][1] == pytest.approx(audio.shape[0] / RATE)
+    assert result["file"] == str(path) and len(result["chunks"]) == len(order)
+    for slot, chunk in enumerate(result["chunks"]):
+        assert slot * SLOT_S < chunk["timestamp"][0] < chunk["timestamp"][1] < (slot + 1) * SLOT_S
     chunking = ["--chunk-length-s", str(CHUNK_S), "--stride-length-s", str(STRIDE_S), "--batch-size", "4"]
     assert main([str(model_dir), str(path), "--format", "json", *chunking]) == 0
     assert json.loads(capsys.readouterr().out)[0]["text"] == text
@@ -114,3 +116,20 @@ def test_word_timestamps_as_webvtt_and_json(audio_dir, tmp_path, capsys):
     assert main([str(folder), clip, "--word-timestamps", "--format", "json"]) == 0
     (result,) = json.loads(capsys.readouterr().out)
     assert [chunk["text"] for chunk in result["chunks"]] == texts[2].split()
+
+
+def test_ctc_options_reach_generation_and_the_onnx_backend_refuses_them(audio_dir, tmp_path, capsys):
+    model, processor = trained_echo()
+    folder = tmp_path / "with_ctc"
+    with_ctc_head(model).save_pretrained(folder)
+    processor.save_pretrained(folder)
+    clip = str(audio_dir / "clip1.wav")
+    # every position's blank probability is above 0: a threshold of 0 calls every clip non-speech
+    assert main([str(folder), clip, "--no-speech-threshold", "0"]) == 0
+    assert capsys.readouterr().out == "\n"
+    assert main([str(folder), clip, "--ctc-weight", "0.3", "--num-beams", "2"]) == 0
+    assert capsys.readouterr().out.strip()
+    assert main([str(folder), clip, "--ctc-weight", "1.5"]) == 1
+    assert "ctc_weight" in capsys.readouterr().err
+    assert main([str(folder), clip, "--backend", "onnx", "--ctc-weight", "0.3"]) == 2
+    assert "--ctc-weight" in capsys.readouterr().err
