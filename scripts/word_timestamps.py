@@ -1,13 +1,15 @@
 """How close Echo's word timestamps are, on speech with exactly known word boundaries from held-out voices.
 
-    python scripts/word_timestamps.py runs/demo [--utterances 60] [--seed 0] [--out results/word_timestamps]
+    python scripts/word_timestamps.py runs/demo [--utterances 60] [--seed 0] [--alignment ctc|attention]
 
 Each utterance is a held-out sentence (outside the bundled corpus's splits) whose words espeak-ng speaks one at a
 time with one of the 13 `en-us` variants the corpus never uses (`echo_hf.corpus.held_out`). Each word is trimmed to
 its sound (40 dB below its peak) and the words are joined with random 0-300 ms gaps of silence, so every word's start
 and end is known to the sample. `pipeline(..., return_timestamps="word")` transcribes the utterances; recognised
 words that match a reference word (after text normalisation, in order: difflib's matching blocks) are scored by the
-error of their start and end. Writes OUT/word_timestamps.json, .md and a PNG histogram of the errors.
+error of their start and end. `--alignment attention` drops the model's CTC head first, so the times come from DTW
+over the cross-attention of `alignment_heads`, as for a model trained without one. Writes
+OUT/word_timestamps[_attention].json, .md and a PNG histogram of the errors.
 """
 
 import argparse
@@ -62,8 +64,11 @@ def main() -> None:
     parser.add_argument("--utterances", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--alignment", choices=("ctc", "attention"), default="ctc")
+    parser.add_argument("--no-snap", action="store_true", help="keep the alignment's own edges (snap_words_to_sound)")
     parser.add_argument("--out", type=Path, default=Path("results/word_timestamps"))
     args = parser.parse_args()
+    name = "word_timestamps" + ("" if args.alignment == "ctc" else "_attention") + ("_raw" if args.no_snap else "")
     rng = np.random.default_rng(args.seed)
     sentences = held_out_sentences({"word_timestamps": args.utterances}, default_corpus_params())["word_timestamps"]
     audio, bounds, references = [], [], []
@@ -75,6 +80,8 @@ def main() -> None:
         references.append(words)
 
     model = AutoModelForSpeechSeq2Seq.from_pretrained(args.model).eval()
+    if args.alignment == "attention":
+        model.ctc_head = None  # the pipeline then aligns with cross-attention
     processor = AutoProcessor.from_pretrained(args.model)
     asr = pipeline(
         "automatic-speech-recognition",
@@ -83,7 +90,7 @@ def main() -> None:
         feature_extractor=processor.feature_extractor,
     )
     start = time.perf_counter()
-    outputs = asr(audio, batch_size=args.batch_size, return_timestamps="word")
+    outputs = asr(audio, batch_size=args.batch_size, return_timestamps="word", snap_words_to_sound=not args.no_snap)
     seconds = time.perf_counter() - start
     errors = [
         e
@@ -106,13 +113,19 @@ def main() -> None:
         "seconds_per_position": model.config.samples_per_position / SAMPLE_RATE,
         "transcribe_seconds": round(seconds, 1),
         "seed": args.seed,
+        "alignment": args.alignment,
+        "snapped_to_sound": not args.no_snap,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "word_timestamps.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    method = "CTC forced alignment" if args.alignment == "ctc" else "DTW over cross-attention, CTC head dropped"
+    method += ", edges kept as aligned" if args.no_snap else ", edges snapped to the sound"
     lines = [
-        f"Word timestamps of `{args.model}` (CTC forced alignment) on {len(audio)} utterances of held-out voices, "
+        f"Word timestamps of `{args.model}` ({method}) on {len(audio)} utterances of held-out voices, "
         f"words spoken one at a time and joined with 0-300 ms gaps (`python scripts/word_timestamps.py {args.model} "
-        f"--utterances {args.utterances} --seed {args.seed}`). Scored: the {len(errors)} of {reference_words} "
+        f"--utterances {args.utterances} --seed {args.seed} --alignment {args.alignment}"
+        f"{' --no-snap' if args.no_snap else ''}`). "
+        f"Scored: the {len(errors)} of {reference_words} "
         "reference words that the transcript got right.",
         "",
         "| | start | end |",
@@ -124,7 +137,7 @@ def main() -> None:
         f"Encoder positions are {report['seconds_per_position'] * 1000:.0f} ms apart: the resolution of the times.",
         "",
     ]
-    (args.out / "word_timestamps.md").write_text("\n".join(lines))
+    (args.out / f"{name}.md").write_text("\n".join(lines))
 
     import matplotlib
 
@@ -139,7 +152,7 @@ def main() -> None:
     axis.set_ylabel("words")
     axis.legend()
     figure.tight_layout()
-    figure.savefig(args.out / "word_timestamps.png", dpi=120)
+    figure.savefig(args.out / f"{name}.png", dpi=120)
     print("\n".join(lines))
 
 

@@ -1,0 +1,120 @@
+"""Long recordings: test-split clips joined into one recording, transcribed whole, against each clip alone.
+
+    python scripts/long_audio.py runs/demo data/echo-corpus --clips 100
+
+Two recordings of the same clips in the same order: one with natural pauses (0.4-1.2 s of quiet room tone between
+clips), cut by `segment_at_pauses=True`; one with no pause longer than 0.1 s, through `chunk_length_s` (and, for
+comparison, `segment_at_pauses`, which then has to cut inside speech). WER is over the whole recording against the
+clips' transcripts joined; the baseline is the same model transcribing each clip alone. A segment's times are
+checked against the clip it overlaps most: that clip's sound, from where it was placed, trimmed of its leading and
+trailing quiet (`librosa.effects.trim`, 40 dB). Writes results/long_audio/long_audio.{json,md,png}.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import librosa
+import numpy as np
+from non_speech import at_level, coloured_noise
+from quality_data import corpus_clips, load_asr, transcribe, word_error_rates
+
+RATE = 16000
+
+
+def join(clips: list[np.ndarray], gaps_s: tuple[float, float], rng: np.random.Generator):
+    """The clips, trimmed, one after another with gaps of drawn length filled with room tone at -60 dBFS; and each
+    clip's sound as (start, end) seconds in the recording."""
+    pieces, spans, position = [], [], 0
+    for clip in clips:
+        sound, _ = librosa.effects.trim(clip, top_db=40)
+        gap = round(rng.uniform(*gaps_s) * RATE)
+        pieces.append(at_level(coloured_noise(rng, gap, 2.0), -60))
+        position += gap
+        pieces.append(sound)
+        spans.append((position / RATE, (position + sound.shape[0]) / RATE))
+        position += sound.shape[0]
+    pieces.append(at_level(coloured_noise(rng, RATE // 2, 2.0), -60))
+    return np.concatenate(pieces).astype(np.float32), spans
+
+
+def boundary_errors(spans: list[tuple[float, float]], chunks: list[dict]) -> list[tuple[float, float]]:
+    """(start error, end error) seconds of each true span against the segment overlapping it most."""
+    errors = []
+    for start, end in spans:
+        overlaps = [min(end, c["timestamp"][1]) - max(start, c["timestamp"][0]) for c in chunks]
+        best = chunks[int(np.argmax(overlaps))]["timestamp"]
+        errors.append((best[0] - start, best[1] - end))
+    return errors
+
+
+def length_text(seconds: int | None) -> str:
+    return "" if seconds is None else f"{seconds} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model")
+    parser.add_argument("corpus")
+    parser.add_argument("--clips", type=int, default=100)
+    parser.add_argument("--chunk-length-s", type=float, nargs="+", default=[8.0, 16.0])
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("results/long_audio"))
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    model, processor, asr = load_asr(args.model)
+    clips, references = corpus_clips(args.corpus, "test", args.clips)
+    alone, _ = transcribe(model, processor, clips, args.batch_size)
+    baseline = word_error_rates(alone, references)
+    reference = " ".join(references)
+    rows = [{"recording": "each clip alone", "method": "", "seconds": None, **baseline}]
+    paused, spans = join(clips, (0.4, 1.2), rng)
+    result = asr(paused, segment_at_pauses=True, return_timestamps=True, batch_size=args.batch_size)
+    errors = np.abs(np.array(boundary_errors(spans, result["chunks"])))
+    timing = {
+        "segments": len(result["chunks"]),
+        "median_boundary_error_s": round(float(np.median(errors)), 3),
+        "within_0.2s": round(float(np.mean(errors <= 0.2)), 3),
+    }
+    rows.append({"recording": "natural pauses", "method": "segment_at_pauses", "seconds": round(len(paused) / RATE),
+                 **word_error_rates([result["text"]], [reference]), **timing})  # fmt: skip
+    tight, _ = join(clips, (0.0, 0.1), rng)
+    methods = {f"chunk_length_s={length:g}": {"chunk_length_s": length} for length in args.chunk_length_s}
+    for length in args.chunk_length_s:  # joint decoding stops a chunk's decoder from running on past the audio
+        methods[f"chunk_length_s={length:g}, ctc_weight=0.5"] = {"chunk_length_s": length,
+                                                                  "generate_kwargs": {"ctc_weight": 0.5}}  # fmt: skip
+    methods["segment_at_pauses"] = {"segment_at_pauses": True}
+    for name, options in methods.items():
+        text = asr(tight, batch_size=args.batch_size, **options)["text"]
+        rows.append({"recording": "pauses <= 0.1 s", "method": name, "seconds": round(len(tight) / RATE),
+                     **word_error_rates([text], [reference])})  # fmt: skip
+    for row in rows:
+        row["wer_minus_alone"] = round(row["wer"] - baseline["wer"], 4)
+        print(row)
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = {"model": args.model, "clips": len(clips), "rows": rows, "boundary_errors_s": errors.tolist()}
+    (args.out / "long_audio.json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = [
+        f"{len(clips)} in-voice test clips of `{args.corpus}` as one recording, through `{args.model}` "
+        f"(`python scripts/long_audio.py {args.model} {args.corpus} --clips {args.clips}`). One run.",
+        "",
+        "| recording | how | length | WER | CER | WER - alone |",
+        "|---|---|---:|---:|---:|---:|",
+        *(
+            f"| {row['recording']} | {row['method'] or '(batched generate)'} | "
+            f"{length_text(row['seconds'])} | {row['wer']:.3f} | {row['cer']:.3f} | "
+            f"{row['wer_minus_alone']:+.3f} |"
+            for row in rows
+        ),
+        "",
+        f"Segments at pauses: {timing['segments']} for {len(clips)} clips; clip boundaries (start and end) within "
+        f"0.2 s of their segment's: {timing['within_0.2s']:.1%}; median error {timing['median_boundary_error_s']} s.",
+        "",
+    ]
+    (args.out / "long_audio.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
