@@ -47,22 +47,24 @@ def initial_state(log_probs: torch.Tensor, blank: int = 0) -> CTCPrefixState:
 
 
 def extend(
-    log_probs: torch.Tensor,
+    token_log_probs: torch.Tensor,
+    blank_log_probs: torch.Tensor,
     lengths: torch.Tensor,
     states: list[CTCPrefixState],
     tokens: torch.Tensor,
     blank: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Prefix scores of n prefixes (`states`) each extended by each of its `tokens` (n, k), over the first
-    `lengths` (n,) positions of its clip's `log_probs` (n, positions, vocab). Returns (scores (n, k), label (n, k,
-    positions), blank (n, k, positions)); the token `blank` (which is also the end of text) scores the whole
-    prefix's probability, `log p_ctc(prefix)`."""
-    n, positions, _ = log_probs.shape
+    `lengths` (n,) positions of its clip: `token_log_probs` (n, positions, k) are the CTC log-probabilities of those
+    tokens and `blank_log_probs` (n, positions) the blank's. Returns (scores (n, k), label (n, k, positions), blank
+    (n, k, positions)); the token `blank` (which is also the end of text) scores the whole prefix's probability,
+    `log p_ctc(prefix)`. Only the k columns are taken, never the vocabulary: a step's memory is n * k * positions."""
+    positions = token_log_probs.shape[1]
     label = torch.stack([state.label for state in states])  # (n, positions)
     blank_path = torch.stack([state.blank for state in states])
     last = torch.tensor([state.last for state in states], device=tokens.device)
-    x = log_probs.gather(2, tokens[:, None, :].expand(-1, positions, -1)).double().transpose(1, 2)  # (n, k, T)
-    x_blank = log_probs[..., blank].double()  # (n, T)
+    x = token_log_probs.double().transpose(1, 2)  # (n, k, positions)
+    x_blank = blank_log_probs.double()  # (n, positions)
     # phi[t]: the prefix complete by position t - 1 such that position t may start a new token c; a repeat of the
     # last token must have a blank between. The empty prefix is complete before position 0 (phi[0] = log 1).
     previous_label = label[:, None, :].masked_fill((tokens == last[:, None])[..., None], NEG_INF)
@@ -116,10 +118,13 @@ class CTCPrefixScorer(LogitsProcessor):
         if known is not None:
             return known
         state = initial_state(self.log_probs[clip], self.blank)
+        blank_log_probs = self.log_probs[clip : clip + 1, :, self.blank]
         for token in prefix:
             tokens = torch.tensor([[token]], device=self.log_probs.device)
-            score, label, blank = extend(self.log_probs[clip : clip + 1], self.lengths[clip : clip + 1], [state],
-                                         tokens, self.blank)  # fmt: skip
+            token_log_probs = self.log_probs[clip : clip + 1, :, token : token + 1]
+            score, label, blank = extend(
+                token_log_probs, blank_log_probs, self.lengths[clip : clip + 1], [state], tokens, self.blank
+            )
             state = CTCPrefixState(label[0, 0], blank[0, 0], score[0, 0], token)
         return state
 
@@ -139,8 +144,13 @@ class CTCPrefixScorer(LogitsProcessor):
         top = attention[live].topk(min(self.candidates, attention.shape[-1]), dim=-1).indices  # (live, k)
         device = self.log_probs.device
         clip_index = torch.tensor(clips, device=device)
-        ctc, label, blank = extend(self.log_probs[clip_index], self.lengths[clip_index], states, top.to(device),
-                                   self.blank)  # fmt: skip
+        top_index = top.to(device)
+        positions = torch.arange(self.log_probs.shape[1], device=device)
+        token_log_probs = self.log_probs[clip_index[:, None, None], positions[None, :, None], top_index[:, None, :]]
+        blank_log_probs = self.log_probs[clip_index, :, self.blank]
+        ctc, label, blank = extend(
+            token_log_probs, blank_log_probs, self.lengths[clip_index], states, top_index, self.blank
+        )
         before = torch.stack([state.score for state in states])[:, None]
         # A prefix the CTC head rules out (score -inf) stays ruled out: -inf - -inf would be NaN, which topk ranks
         # above every number.
@@ -148,7 +158,9 @@ class CTCPrefixScorer(LogitsProcessor):
         rows = torch.tensor(live, device=attention.device)
         # Only the candidates stay finite; a token CTC rules out entirely gets -inf: the audio cannot hold it.
         joint[rows] = NEG_INF
-        joint[rows[:, None], top] = (1 - self.ctc_weight) * attention[rows[:, None], top] + self.ctc_weight * gain
+        candidates = attention[rows[:, None], top]  # -inf where an earlier processor ruled a token out: keep it so
+        weighted = torch.where(torch.isneginf(candidates), NEG_INF, (1 - self.ctc_weight) * candidates)  # not 0*-inf
+        joint[rows[:, None], top] = weighted + self.ctc_weight * gain
         # Every live hypothesis of the next step is one of this step's extensions: keep exactly those.
         self.states = {
             (clip, (*prefixes[row], token)): CTCPrefixState(label[n, k], blank[n, k], ctc[n, k], token)

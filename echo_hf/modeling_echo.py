@@ -738,21 +738,24 @@ class EchoForConditionalGeneration(EchoPreTrainedModel, GenerationMixin):
 
     def _generate_speech_only(self, speech: torch.Tensor, generation_config, *args, **kwargs) -> torch.LongTensor:
         """Decode only the clips in `speech` (batch,); the others get the empty transcript: start, end of text."""
+        config = generation_config if generation_config is not None else self.generation_config
+        for option in ("return_dict_in_generate", "num_return_sequences"):
+            if kwargs.get(option, getattr(config, option, None)) not in (None, False, 1):
+                raise ValueError(f"`no_speech_threshold` returns one sequence of token ids per clip: drop `{option}`.")
         encoded = as_encoder_output(kwargs.pop("encoder_outputs"))
         batch = speech.shape[0]
         empty = torch.zeros(batch, 2, dtype=torch.long, device=speech.device)
         if not bool(speech.any()):
             return empty
         keep = speech.nonzero().squeeze(1)
-        if kwargs.get("attention_mask") is not None:
-            kwargs["attention_mask"] = kwargs["attention_mask"][keep]
+        for name in ("attention_mask", "decoder_input_ids", "decoder_attention_mask"):  # per-clip inputs
+            if isinstance(kwargs.get(name), torch.Tensor) and kwargs[name].shape[0] == batch:
+                kwargs[name] = kwargs[name][keep]
         subset = type(encoded)(**{
             name: value[keep] if isinstance(value, torch.Tensor) and value.shape[:1] == (batch,) else value
             for name, value in encoded.items()
         })  # fmt: skip
         decoded = self.generate(None, generation_config, *args, encoder_outputs=subset, **kwargs)
-        if not isinstance(decoded, torch.Tensor):
-            raise ValueError("`no_speech_threshold` returns token ids only: drop `return_dict_in_generate`.")
         tokens = torch.full((batch, max(decoded.shape[1], 2)), self.config.pad_token_id, dtype=torch.long)
         tokens = tokens.to(decoded.device)
         tokens[keep, : decoded.shape[1]] = decoded

@@ -189,7 +189,7 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
         rate = self.feature_extractor.sampling_rate
         segments = pause_segments(audio, rate, self.max_samples(), **segmentation)
         if not segments:  # quiet throughout: one empty item, transcribed as ""
-            yield {**self._features(audio[:0]), "is_last": True, "stride": None, "chunk_start": 0,
+            yield {**self._features(audio[:0], word_levels), "is_last": True, "stride": None, "chunk_start": 0,
                    "overlap_silent": True, "segment": (0, audio.shape[0])}  # fmt: skip
         for index, segment in enumerate(segments):
             yield {

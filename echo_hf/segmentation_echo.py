@@ -2,8 +2,9 @@
 
 Speech is found by energy: the waveform's RMS in frames of `frame_s`, against a threshold `threshold_db` below the
 recording's loud frames (its 99th percentile, so a click does not set the level). Speech runs closer than
-`min_pause_s` are one segment. Each segment is cut out with up to `padding_s` of the quiet audio around it, because
-the model was trained on clips that begin and end in silence. A segment longer than the model takes (speech without
+`min_pause_s` are one segment. Each segment is cut out with up to `padding_s` of the quiet audio around it (never past
+halfway to its neighbour, so no two segments share audio), because the model was trained on clips that begin and end
+in silence. A segment longer than the model takes (speech without
 pauses) is cut at its quietest frame in the second half of what fits, and again, until every piece fits.
 
 Energy needs no model, so nothing is downloaded; it is the cheap check the ASR pipeline's `segment_at_pauses` uses.
@@ -74,12 +75,18 @@ def pause_segments(
     loud = levels > np.percentile(audible, 99) + threshold_db
     runs = speech_runs(loud, max(1, round(min_pause_s * sampling_rate / frame)))
     padding, total = min(round(padding_s * sampling_rate), max_samples // 4), len(audio)
-    segments = []
-    for first, last in runs:  # frames [first, last)
-        for start, end in split_to_fit(levels, first, last, frame, max_samples - 2 * padding):
-            start, end = start * frame, min(end * frame, total)
-            segments.append(Segment(start, end, max(0, start - padding), min(total, end + padding)))
-    return segments
+    spans = [
+        (start * frame, min(end * frame, total))
+        for first, last in runs  # frames [first, last)
+        for start, end in split_to_fit(levels, first, last, frame, max_samples - 2 * padding)
+    ]
+    # The context around each piece reaches at most halfway to its neighbour, so no two pieces share audio: where
+    # speech had to be cut (no pause), the pieces meet exactly at the cut.
+    bounds = [0] + [(end + start) // 2 for (_, end), (start, _) in zip(spans, spans[1:], strict=False)] + [total]
+    return [
+        Segment(start, end, max(bounds[index], start - padding), min(bounds[index + 1], end + padding))
+        for index, (start, end) in enumerate(spans)
+    ]
 
 
 def speech_runs(loud: np.ndarray, min_pause: int) -> list[tuple[int, int]]:
@@ -130,7 +137,7 @@ def snap_to_sound(words: list[dict], levels: np.ndarray, frame_s: float, thresho
     for position, index in enumerate(timed):
         start, end = (min(max(edge, 0), frames) for edge in edges[index])
         next_start = edges[timed[position + 1]][0] if position + 1 < len(timed) else frames
-        if start < end:
+        if start < end and loud[start:end].any():  # a word timed wholly in quiet is left as it is
             if loud[start]:
                 while start > previous_end and loud[start - 1]:
                     start -= 1

@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         files = find_audio(args.audio)
-        if args.backend == "onnx" and ((args.num_beams or 1) > 1 or args.ctc_weight or args.no_speech_threshold):
+        ctc_options = (args.ctc_weight, args.no_speech_threshold)
+        if args.backend == "onnx" and ((args.num_beams or 1) > 1 or any(v is not None for v in ctc_options)):
             raise ValueError(
                 "the ONNX backend decodes greedily with the decoder alone: drop --num-beams, --ctc-weight and "
                 "--no-speech-threshold, or use --backend pytorch."

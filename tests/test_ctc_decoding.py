@@ -24,7 +24,8 @@ def brute_force(log_probs: torch.Tensor, length: int, prefix: tuple[int, ...], w
 
 def extend_one(log_probs: torch.Tensor, length: int, state, tokens: torch.Tensor):
     """`extend` for one prefix of one clip: (scores (k,), label (k, positions), blank (k, positions))."""
-    scores, label, blank = extend(log_probs[None], torch.tensor([length]), [state], tokens[None])
+    token_log_probs, blank_log_probs = log_probs[:, tokens][None], log_probs[:, 0][None]
+    scores, label, blank = extend(token_log_probs, blank_log_probs, torch.tensor([length]), [state], tokens[None])
     return scores[0], label[0], blank[0]
 
 
@@ -99,6 +100,16 @@ def test_a_hypothesis_the_ctc_head_rules_out_stays_ruled_out_never_nan():
     scorer(torch.zeros(1, 1, dtype=torch.long), torch.randn(1, 3))
     joint = scorer(torch.tensor([[0, 1, 1, 1]]), torch.randn(1, 3))
     assert not joint.isnan().any() and torch.isneginf(joint).all()
+
+
+def test_tokens_an_earlier_processor_ruled_out_stay_out_at_full_ctc_weight():
+    """`ctc_weight=1` must not turn an attention score of -inf (e.g. min_new_tokens on the end of text) into NaN."""
+    log_probs = torch.randn(1, 5, 3).log_softmax(-1)
+    scorer = CTCPrefixScorer(log_probs, torch.tensor([5]), 1.0, candidates=3)
+    logits = torch.randn(1, 3)
+    logits[0, 0] = float("-inf")
+    joint = scorer(torch.zeros(1, 1, dtype=torch.long), logits)
+    assert not joint.isnan().any() and torch.isneginf(joint[0, 0])
 
 
 def test_finished_rows_are_left_as_they_are():

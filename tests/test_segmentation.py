@@ -42,8 +42,16 @@ def test_sound_without_pauses_is_cut_into_pieces_that_fit_at_its_quietest_frames
     segments = pause_segments(audio, RATE, max_samples=limit)
     assert all(s.cut_end - s.cut_start <= limit for s in segments)
     assert segments[0].end == segments[1].start  # the pieces tile the sound
+    assert all(a.cut_end <= b.cut_start for a, b in zip(segments, segments[1:], strict=False))  # no shared audio
     assert abs(segments[0].end / RATE - 3.1) <= 0.02
     assert segments[0].start == 0 and segments[-1].end == len(audio)
+
+
+def test_context_around_segments_stops_halfway_to_the_next():
+    """A 0.15 s pause is a pause when `min_pause_s=0.1`; 0.1 s of context each side would overlap there."""
+    segments = pause_segments(tones([(0.5, 1.0), (1.15, 1.6)], 2.0), RATE, max_samples=RATE * 10, min_pause_s=0.1)
+    assert len(segments) == 2
+    assert segments[0].cut_end == segments[1].cut_start == (segments[0].end + segments[1].start) // 2
 
 
 def test_digital_silence_has_no_segments_and_bad_settings_raise():
@@ -68,13 +76,15 @@ def test_word_edges_snap_to_the_sound_around_them():
         {"text": "two", "timestamp": (0.9, 1.0)},  # the next word touches: its start stays at the join
         {"text": "three", "timestamp": (1.5, 1.7)},  # start in the quiet before the sound
         {"text": "four", "timestamp": (None, None)},  # untimed stays untimed
+        {"text": "five", "timestamp": (2.1, 2.3)},  # wholly in quiet: nothing to snap to, left as it is
     ]
     snapped = snap_to_sound(words, frame_levels(audio, 160), 0.01)
-    assert [word["text"] for word in snapped] == ["one", "two", "three", "four"]
+    assert [word["text"] for word in snapped] == ["one", "two", "three", "four", "five"]
     assert snapped[0]["timestamp"] == pytest.approx((0.5, 0.9), abs=0.011)  # back to the sound's start, on to "two"
     assert snapped[1]["timestamp"] == pytest.approx((0.9, 1.3), abs=0.011)
     assert snapped[2]["timestamp"] == pytest.approx((1.6, 2.0), abs=0.011)
     assert snapped[3]["timestamp"] == (None, None)
+    assert snapped[4]["timestamp"] == pytest.approx((2.1, 2.3))
     assert words[0]["timestamp"] == (0.52, 0.6)  # the input is not changed
 
 
@@ -113,6 +123,16 @@ def test_word_timestamps_of_segments_are_in_the_recordings_time(asr):
     assert [w["text"] for w in words] == [w["text"] for w in alone]
     for word, single in zip(words, alone, strict=True):
         assert word["timestamp"] == pytest.approx(tuple(t + offset for t in single["timestamp"]), abs=1e-3)
+
+
+def test_a_batch_of_segmented_recordings_with_word_times_equals_them_one_by_one(asr):
+    audio, _ = recording([1, 2])
+    silence = np.zeros(RATE * 5, dtype=np.float32)  # no segments: one empty piece
+    inputs = [silence, audio]
+    options = {"segment_at_pauses": True, "return_timestamps": "word"}
+    together = asr(inputs, batch_size=2, **options)
+    assert together == [asr(x, **options) for x in inputs]
+    assert together[0] == {"text": "", "chunks": []} and together[1]["chunks"]
 
 
 def test_silence_throughout_gives_an_empty_transcript_and_conflicting_options_raise(asr):
