@@ -111,8 +111,7 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
         if segmentation and not segment_at_pauses:
             raise ValueError("`min_pause_s` and `pause_threshold_db` tune `segment_at_pauses=True`; pass it too.")
         if segment_at_pauses:
-            defaults = {"min_pause_s": 0.3, "threshold_db": -35.0, "padding_s": 0.1, "frame_s": 0.01}
-            check_segmentation(**(defaults | segmentation))
+            check_segmentation(**segmentation)
         preprocess, forward, postprocess = super()._sanitize_parameters(ignore_warning=True, **kwargs)
         if return_timestamps == "word":
             if self._word_alignment() is None:
@@ -245,9 +244,9 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
         """Both views of one slice, and whether it is digital silence (empty audio counts as silence); with
         `word_levels`, its frame levels too, which word timestamps snap to."""
         silent, audio_length = not np.any(audio), audio.shape[0]
-        # (1, frames) RMS, a tensor so batches pad it in time like the views (with 0: silence) and unbatch it
-        levels = {"frame_rms": torch.from_numpy(frame_rms(audio, self.feature_extractor.hop_length)).float()[None]}
-        levels = levels if word_levels else {}
+        levels = {}
+        if word_levels:  # (1, frames) RMS, a tensor so batches pad it in time like the views (0: silence)
+            levels["frame_rms"] = torch.from_numpy(frame_rms(audio, self.feature_extractor.hop_length)).float()[None]
         if audio.shape[0] < self.feature_extractor.hop_length:  # too short for one frame: nothing to hear
             audio = np.zeros(self.feature_extractor.hop_length, dtype=np.float32)
         processed = self.feature_extractor(
@@ -310,8 +309,9 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
     def _token_spans(self, encoded, tokens: torch.Tensor) -> torch.Tensor:
         """(batch, tokens, 2): the encoder positions [start, end) each generated token is aligned to, by the CTC head
         or else by cross-attention; -1 for special tokens and where no alignment fits."""
-        if self._word_alignment() == "ctc":
-            log_probs = self.model.ctc_head(encoded.last_hidden_state).float().log_softmax(-1).cpu()
+        by_ctc = self._word_alignment() == "ctc"
+        if by_ctc:
+            log_probs = self.model.ctc_log_probs(encoded, 'return_timestamps="word"')[0].cpu()
         else:
             outputs = self.model(encoder_outputs=encoded, decoder_input_ids=tokens, output_attentions=True)
             # (batch, heads, tokens, positions): query q is the step that emitted token q + 1
@@ -320,7 +320,7 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
         spans = torch.full((*tokens.shape, 2), -1, dtype=torch.long)
         for row, (ids, length) in enumerate(zip(tokens.tolist(), encoded.lengths.tolist(), strict=True)):
             kept = self._text_token_indices(ids)
-            if self._word_alignment() == "ctc":
+            if by_ctc:
                 aligned = ctc_forced_align(log_probs[row, :length], [ids[index] for index in kept])
             else:
                 # the end of text's step too, so the trailing silence it attends to is not given to the last word

@@ -42,7 +42,25 @@ def frame_levels(audio: np.ndarray, frame: int) -> np.ndarray:
     return decibels(frame_rms(audio, frame))
 
 
-def check_segmentation(min_pause_s: float, threshold_db: float, padding_s: float, frame_s: float) -> None:
+# The defaults of `pause_segments` and `check_segmentation` (the pipeline checks its settings before any audio).
+MIN_PAUSE_S, THRESHOLD_DB, PADDING_S, FRAME_S = 0.3, -35.0, 0.1, 0.01
+
+
+def loud_frames(levels: np.ndarray, threshold_db: float) -> np.ndarray | None:
+    """Which frames are within `threshold_db` of the loud ones (the 99th percentile of the audible frames' levels,
+    so a click does not set it); None when no frame is audible (digital silence)."""
+    audible = levels[np.isfinite(levels)]
+    if audible.size == 0:
+        return None
+    return levels > np.percentile(audible, 99) + threshold_db
+
+
+def check_segmentation(
+    min_pause_s: float = MIN_PAUSE_S,
+    threshold_db: float = THRESHOLD_DB,
+    padding_s: float = PADDING_S,
+    frame_s: float = FRAME_S,
+) -> None:
     if not min_pause_s > 0:
         raise ValueError(f"`min_pause_s` must be above 0 seconds, got {min_pause_s}.")
     if not threshold_db < 0:
@@ -59,20 +77,19 @@ def pause_segments(
     audio: np.ndarray,
     sampling_rate: int,
     max_samples: int,
-    min_pause_s: float = 0.3,
-    threshold_db: float = -35.0,
-    padding_s: float = 0.1,
-    frame_s: float = 0.01,
+    min_pause_s: float = MIN_PAUSE_S,
+    threshold_db: float = THRESHOLD_DB,
+    padding_s: float = PADDING_S,
+    frame_s: float = FRAME_S,
 ) -> list[Segment]:
     """The speech segments of `audio` (mono float), in order, each cut at most `max_samples` long; [] when the
     recording is silent throughout."""
     check_segmentation(min_pause_s, threshold_db, padding_s, frame_s)
     frame = max(1, round(frame_s * sampling_rate))
     levels = frame_levels(audio, frame)
-    audible = levels[np.isfinite(levels)]
-    if audible.size == 0:
+    loud = loud_frames(levels, threshold_db)
+    if loud is None:
         return []
-    loud = levels > np.percentile(audible, 99) + threshold_db
     runs = speech_runs(loud, max(1, round(min_pause_s * sampling_rate / frame)))
     padding, total = min(round(padding_s * sampling_rate), max_samples // 4), len(audio)
     spans = [
@@ -115,7 +132,9 @@ def split_to_fit(levels: np.ndarray, first: int, last: int, frame: int, max_samp
     return pieces
 
 
-def snap_to_sound(words: list[dict], levels: np.ndarray, frame_s: float, threshold_db: float = -35.0) -> list[dict]:
+def snap_to_sound(
+    words: list[dict], levels: np.ndarray, frame_s: float, threshold_db: float = THRESHOLD_DB
+) -> list[dict]:
     """Words (`{"text", "timestamp": (start, end)}`, seconds) with their edges moved to the sound around them.
 
     The alignments time a token by where the model is surest of it: CTC emits a token at one or two positions, often
@@ -124,10 +143,9 @@ def snap_to_sound(words: list[dict], levels: np.ndarray, frame_s: float, thresho
     edge in quiet moves inward to the word's first or last loud frame. `levels` are the audio's frame levels in dB
     (`frame_levels`), loud when within `threshold_db` of the loud frames (99th percentile). Untimed words stay so.
     """
-    audible = levels[np.isfinite(levels)]
-    if audible.size == 0:
+    loud = loud_frames(levels, threshold_db)
+    if loud is None:
         return words
-    loud = levels > np.percentile(audible, 99) + threshold_db
     frames = len(loud)
     timed = [index for index, word in enumerate(words) if word["timestamp"][0] is not None]
     edges = {index: [int(words[index]["timestamp"][0] / frame_s), int(np.ceil(words[index]["timestamp"][1] / frame_s))]

@@ -148,7 +148,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--word-timestamps",
         action="store_true",
-        help="a timestamp per word (json, srt, vtt), from the model's CTC head; for audio the model takes at once",
+        help="a timestamp per word (json, srt, vtt), from the model's CTC head or else its cross-attention",
     )
     parser.add_argument("--num-beams", type=int, default=None, help="beam search width (default: the model's)")
     parser.add_argument(

@@ -9,11 +9,10 @@ Writes results/joint_decoding/joint_decoding.{json,md}.
 """
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-from quality_data import corpus_clips, held_out_clips, load_asr, transcribe, word_error_rates
+from quality_data import corpus_clips, held_out_clips, load_asr, save_report, transcribe, word_error_rates
 
 
 def search_name(num_beams: int) -> str:
@@ -47,8 +46,6 @@ def main() -> None:
                 row = {"set": name, "num_beams": beams, "ctc_weight": weight, **scores, "at_limit": at_limit}
                 rows.append({**row, "clips": len(audio), "seconds": round(seconds, 1)})
                 print(rows[-1])
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "joint_decoding.json").write_text(json.dumps({"model": args.model, "rows": rows}, indent=2) + "\n")
     lines = [
         f"Joint CTC/attention decoding of `{args.model}` (`python scripts/joint_decoding.py {args.model} "
         f"{args.corpus} --clips {args.clips}`): the same clips, model and threads in every row; one run.",
@@ -63,8 +60,7 @@ def main() -> None:
         ),
         "",
     ]
-    (args.out / "joint_decoding.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    save_report(args.out, "joint_decoding", {"model": args.model, "rows": rows}, lines)
 
 
 if __name__ == "__main__":

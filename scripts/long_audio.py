@@ -7,17 +7,16 @@ clips), cut by `segment_at_pauses=True`; one with no pause longer than 0.1 s, th
 comparison, `segment_at_pauses`, which then has to cut inside speech). WER is over the whole recording against the
 clips' transcripts joined; the baseline is the same model transcribing each clip alone. A segment's times are
 checked against the clip it overlaps most: that clip's sound, from where it was placed, trimmed of its leading and
-trailing quiet (`librosa.effects.trim`, 40 dB). Writes results/long_audio/long_audio.{json,md,png}.
+trailing quiet (`librosa.effects.trim`, 40 dB). Writes results/long_audio/long_audio.{json,md}.
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import librosa
 import numpy as np
 from non_speech import at_level, coloured_noise
-from quality_data import corpus_clips, load_asr, transcribe, word_error_rates
+from quality_data import corpus_clips, load_asr, save_report, transcribe, word_error_rates
 
 RATE = 16000
 
@@ -92,9 +91,7 @@ def main() -> None:
     for row in rows:
         row["wer_minus_alone"] = round(row["wer"] - baseline["wer"], 4)
         print(row)
-    args.out.mkdir(parents=True, exist_ok=True)
     report = {"model": args.model, "clips": len(clips), "rows": rows, "boundary_errors_s": errors.tolist()}
-    (args.out / "long_audio.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
         f"{len(clips)} in-voice test clips of `{args.corpus}` as one recording, through `{args.model}` "
         f"(`python scripts/long_audio.py {args.model} {args.corpus} --clips {args.clips}`). One run.",
@@ -112,8 +109,7 @@ def main() -> None:
         f"0.2 s of their segment's: {timing['within_0.2s']:.1%}; median error {timing['median_boundary_error_s']} s.",
         "",
     ]
-    (args.out / "long_audio.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    save_report(args.out, "long_audio", report, lines)
 
 
 if __name__ == "__main__":

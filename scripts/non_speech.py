@@ -9,11 +9,10 @@ model's most tokens without ending, and WER of the in-voice test split clean and
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
-from quality_data import corpus_clips, load_asr, transcribe, word_error_rates
+from quality_data import corpus_clips, load_asr, save_report, transcribe, word_error_rates
 
 RATE = 16000
 
@@ -114,9 +113,7 @@ def main() -> None:
             row[f"wer {name}"] = word_error_rates(hypotheses, references)["wer"]
         rows.append(row)
         print(row)
-    args.out.mkdir(parents=True, exist_ok=True)
     report = {"model": args.model, "clips": len(noise), "speech_clips": len(speech), "rows": rows}
-    (args.out / "non_speech.json").write_text(json.dumps(report, indent=2) + "\n")
     names = list(conditions)
     lines = [
         f"Non-speech and noisy speech through `{args.model}` (`python scripts/non_speech.py {args.model} "
@@ -142,8 +139,7 @@ def main() -> None:
         ),
         "",
     ]
-    (args.out / "non_speech.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    save_report(args.out, "non_speech", report, lines)
 
 
 if __name__ == "__main__":

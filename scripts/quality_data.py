@@ -1,6 +1,7 @@
 """What the transcript-quality scripts share: the model and its pipeline, clips of a corpus split or of voices held
-out of training, and WER/CER with the project's metric."""
+out of training, WER/CER with the project's metric, and writing a report."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +66,11 @@ def transcribe(model, processor, audio: list, batch_size: int, **generate_option
         at_limit += int((~ended & (tokens.shape[1] >= limit)).sum())
         texts.extend(processor.batch_decode(tokens, skip_special_tokens=True))
     return texts, at_limit
+
+
+def save_report(out: Path, name: str, report: dict, lines: list[str]) -> None:
+    """OUT/NAME.json (the numbers) and OUT/NAME.md (`lines`, which are also printed)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / f"{name}.md").write_text("\n".join(lines))
+    print("\n".join(lines))

@@ -14,16 +14,14 @@ OUT/word_timestamps[_attention].json, .md and a PNG histogram of the errors.
 
 import argparse
 import difflib
-import json
 import time
 from pathlib import Path
 
 import librosa
 import numpy as np
+from quality_data import load_asr, save_report
 from tqdm.auto import tqdm
-from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor, pipeline
 
-import echo_hf  # noqa: F401  (registers Echo with the Auto classes)
 from echo_hf.corpus.held_out import HELD_OUT_VARIANTS, default_corpus_params, held_out_sentences
 from echo_hf.corpus.speech import SAMPLE_RATE, espeak
 from echo_hf.training.text_normalization import normalize_text
@@ -79,16 +77,9 @@ def main() -> None:
         bounds.append(clip_bounds)
         references.append(words)
 
-    model = AutoModelForSpeechSeq2Seq.from_pretrained(args.model).eval()
+    model, _, asr = load_asr(args.model)
     if args.alignment == "attention":
         model.ctc_head = None  # the pipeline then aligns with cross-attention
-    processor = AutoProcessor.from_pretrained(args.model)
-    asr = pipeline(
-        "automatic-speech-recognition",
-        model=model,
-        tokenizer=processor.tokenizer,
-        feature_extractor=processor.feature_extractor,
-    )
     start = time.perf_counter()
     outputs = asr(audio, batch_size=args.batch_size, return_timestamps="word", snap_words_to_sound=not args.no_snap)
     seconds = time.perf_counter() - start
@@ -116,8 +107,6 @@ def main() -> None:
         "alignment": args.alignment,
         "snapped_to_sound": not args.no_snap,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
     method = "CTC forced alignment" if args.alignment == "ctc" else "DTW over cross-attention, CTC head dropped"
     method += ", edges kept as aligned" if args.no_snap else ", edges snapped to the sound"
     lines = [
@@ -137,7 +126,7 @@ def main() -> None:
         f"Encoder positions are {report['seconds_per_position'] * 1000:.0f} ms apart: the resolution of the times.",
         "",
     ]
-    (args.out / f"{name}.md").write_text("\n".join(lines))
+    save_report(args.out, name, report, lines)
 
     import matplotlib
 
@@ -153,7 +142,6 @@ def main() -> None:
     axis.legend()
     figure.tight_layout()
     figure.savefig(args.out / f"{name}.png", dpi=120)
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":
