@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .pipeline_echo import EchoSpeechRecognitionPipeline  # noqa: F401
 
 ZERO_ATTENTION_MODES = ("bias", "scale_logits")
+AUDIO_VIEWS = ("both", "spectrogram", "waveform")
 CROSS_ATTENTION_RESIDUALS = ("gate", "add")
 # Written into every config.json: `pipeline("automatic-speech-recognition", model=folder, trust_remote_code=True)`
 # then builds Echo's pipeline from the folder's pipeline_echo.py, instead of transformers' own, which takes Echo
@@ -82,6 +83,9 @@ class EchoConfig(PreTrainedConfig):
         waveform_conv_strides (`list[int]`, defaults to `[10, 4, 4, 2]`):
             Strides of the waveform convolutions. Their product (samples per encoder position) should equal
             `hop_length * spectrogram_stride` (320) so that the two views share one frame rate.
+        audio_views (`str`, defaults to `"both"`):
+            Which views the encoder hears: `"both"` (blended), `"spectrogram"` or `"waveform"` alone. A model of one
+            view has no front-end, norm or blend weight for the other, and ignores that input if it is given.
         blend_init (`float`, defaults to 0.5):
             Initial logit `b` of the view blend `sigmoid(b) * spectrogram + (1 - sigmoid(b)) * waveform`.
         cross_attention_residual (`str`, defaults to `"gate"`):
@@ -95,6 +99,22 @@ class EchoConfig(PreTrainedConfig):
             Whether the rotary inverse frequencies are learned.
         rotary_base (`float`, defaults to 10000.0):
             Base of the initial rotary inverse frequencies.
+        apply_spec_augment (`bool`, defaults to `False`):
+            In training only, mask spans of the inputs as SpecAugment does (and as Whisper's config of the same
+            names): time spans of the log-mels and the same spans of the waveform are set to 0, which Echo then reads
+            as silence; frequency bands of the log-mels are set to 0.
+        mask_time_prob (`float`, defaults to 0.05):
+            Expected share of each clip's mel frames covered by time masks.
+        mask_time_length (`int`, defaults to 10):
+            Length of each time mask, in mel frames (10 ms each).
+        mask_time_min_masks (`int`, defaults to 2):
+            Fewest time masks per clip (a clip not longer than one mask gets none).
+        mask_feature_prob (`float`, defaults to 0.0):
+            Expected share of the mel bins covered by frequency masks.
+        mask_feature_length (`int`, defaults to 10):
+            Width of each frequency mask, in mel bins.
+        mask_feature_min_masks (`int`, defaults to 0):
+            Fewest frequency masks per clip.
         zero_attention_epsilon (`float`, defaults to 1e-6):
             Keys that are "zero" (token id 0, silent or padded audio frames) have their post-softmax weight
             multiplied by this factor before renormalisation. 0 gives a hard mask.
@@ -153,12 +173,20 @@ class EchoConfig(PreTrainedConfig):
     waveform_conv_channels: list[int] | tuple[int, ...] = (32, 64, 128, 512)
     waveform_conv_kernels: list[int] | tuple[int, ...] = (20, 8, 4, 4)
     waveform_conv_strides: list[int] | tuple[int, ...] = (10, 4, 4, 2)
+    audio_views: str = "both"
     blend_init: float | int = 0.5
     cross_attention_residual: str = "gate"
     cross_attention_gate_init: float | int = 0.5
     decoder_embedding_rotary: bool = True
     rotary_learned_freq: bool = True
     rotary_base: float | int = 10000.0
+    apply_spec_augment: bool = False
+    mask_time_prob: float | int = 0.05
+    mask_time_length: int = 10
+    mask_time_min_masks: int = 2
+    mask_feature_prob: float | int = 0.0
+    mask_feature_length: int = 10
+    mask_feature_min_masks: int = 0
     zero_attention_epsilon: float | int = 1e-6
     zero_attention_mode: str = "bias"
     ctc_loss_weight: float | int = 0.0
@@ -224,6 +252,17 @@ class EchoConfig(PreTrainedConfig):
                 f"cross_attention_residual must be one of {CROSS_ATTENTION_RESIDUALS}, "
                 f"got {self.cross_attention_residual!r}."
             )
+        if self.audio_views not in AUDIO_VIEWS:
+            raise ValueError(f"audio_views must be one of {AUDIO_VIEWS}, got {self.audio_views!r}.")
+        for name in ("mask_time_prob", "mask_feature_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}.")
+        for name in ("mask_time_length", "mask_feature_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        for name in ("mask_time_min_masks", "mask_feature_min_masks"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}.")
         if not 0.0 <= self.zero_attention_epsilon < 1.0:
             raise ValueError(
                 f"zero_attention_epsilon must be in [0, 1) (0 is a hard mask), got {self.zero_attention_epsilon}."

@@ -132,3 +132,56 @@ def pool_zero_frames(is_zero: torch.BoolTensor, size: int, positions: int) -> to
     rather than by a computed amount: no branch on lengths, so a traced graph (ONNX) serves every length."""
     is_zero = F.pad(is_zero, (0, size), value=True)
     return is_zero[:, : positions * size].reshape(is_zero.shape[0], positions, size).all(-1)
+
+
+def span_mask(lengths: torch.Tensor, size: int, prob: float, span: int, min_spans: int) -> torch.BoolTensor:
+    """(batch, size) mask of random spans of `span` steps inside each row's first `lengths` steps: about
+    `prob * length / span` spans per row (at least `min_spans`; none when a row is not longer than one span)."""
+    lengths = lengths.to(torch.long)
+    draws = torch.rand(lengths.shape, device=lengths.device)  # rounds the expected count up or down at random
+    spans = (prob * lengths / span + draws).floor().long().clamp(min=min_spans)
+    spans = torch.where(lengths > span, spans, torch.zeros_like(spans))
+    most = int(spans.max()) if spans.numel() else 0
+    if most == 0:
+        return torch.zeros(lengths.shape[0], size, dtype=torch.bool, device=lengths.device)
+    room = (lengths - span + 1).clamp(min=1)
+    starts = (torch.rand(lengths.shape[0], most, device=lengths.device) * room[:, None]).long()  # (batch, spans)
+    used = torch.arange(most, device=lengths.device) < spans[:, None]
+    steps = torch.arange(size, device=lengths.device)
+    inside = (steps >= starts[..., None]) & (steps < starts[..., None] + span) & used[..., None]
+    return inside.any(1)
+
+
+def spec_augment(
+    features: torch.Tensor | None,
+    waveform: torch.Tensor | None,
+    frame_lengths: torch.Tensor | None,
+    config: EchoConfig,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """SpecAugment for training (config `apply_spec_augment` and `mask_*`): time spans set to 0 in the log-mels and
+    over the same samples of the waveform, frequency bands set to 0 in the log-mels. New tensors: the inputs are
+    left as they were. Spans are counted in mel frames (`hop` samples each) whichever views are present."""
+    hop = config.samples_per_position // config.spectrogram_stride
+    if features is not None:
+        batch, bins, frames = features.shape
+        device = features.device
+    else:
+        (batch, samples), bins, device = waveform.shape, config.num_mel_bins, waveform.device
+        frames = -(-samples // hop)
+    if frame_lengths is None:
+        frame_lengths = torch.full((batch,), frames, device=device)
+    time = span_mask(frame_lengths, frames, config.mask_time_prob, config.mask_time_length, config.mask_time_min_masks)
+    if features is not None:
+        bands = span_mask(
+            torch.full((batch,), bins, device=device),
+            bins,
+            config.mask_feature_prob,
+            config.mask_feature_length,
+            config.mask_feature_min_masks,
+        )
+        features = features.masked_fill(time[:, None, :] | bands[:, :, None], 0.0)
+    if waveform is not None:
+        samples = time.repeat_interleave(hop, dim=1)
+        samples = F.pad(samples, (0, max(0, waveform.shape[1] - samples.shape[1])))[:, : waveform.shape[1]]
+        waveform = waveform.masked_fill(samples, 0.0)
+    return features, waveform

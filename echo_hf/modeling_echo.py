@@ -25,7 +25,7 @@ from transformers.utils import ModelOutput, can_return_tuple
 from .attention_echo import EchoAttention, EchoRotary, apply_rotary, sinusoids
 from .configuration_echo import EchoConfig
 from .ctc_decoding_echo import CTCPrefixScorer, no_speech_probability
-from .frontends_echo import EchoSpectrogramFrontEnd, EchoWaveformFrontEnd, pool_zero_frames
+from .frontends_echo import EchoSpectrogramFrontEnd, EchoWaveformFrontEnd, pool_zero_frames, spec_augment
 
 # transformers 5.24 renamed the cache argument and output field `past_key_values` -> `cache` (the old name stays a
 # deprecated alias until 5.40). Echo takes either name and returns the cache under the installed release's name.
@@ -185,7 +185,8 @@ class EchoPreTrainedModel(PreTrainedModel):
         elif isinstance(module, EchoDecoderLayer) and module.cross_gate is not None:
             init.constant_(module.cross_gate, self.config.cross_attention_gate_init)
         elif isinstance(module, EchoEncoder):
-            init.constant_(module.blend_logit, self.config.blend_init)
+            if hasattr(module, "blend_logit"):
+                init.constant_(module.blend_logit, self.config.blend_init)
             init.copy_(module.embed_positions, sinusoids(*module.embed_positions.shape))
         elif isinstance(module, EchoDecoder):
             init.normal_(module.embed_positions, mean=0.0, std=std)
@@ -210,16 +211,20 @@ def clip_lengths(mask: torch.Tensor | None) -> torch.Tensor | None:
 
 class EchoEncoder(EchoPreTrainedModel):
     """Audio encoder: spectrogram and waveform views blended as sigmoid(b) * spec + (1 - sigmoid(b)) * wave,
-    sinusoidal positions, pre-norm blocks with rotary self-attention, final RMSNorm. Either view alone works."""
+    sinusoidal positions, pre-norm blocks with rotary self-attention, final RMSNorm. Either view alone works, and
+    `config.audio_views` can build the encoder with one view only."""
 
     def __init__(self, config: EchoConfig):
         super().__init__(config)
-        self.spectrogram_frontend = EchoSpectrogramFrontEnd(config)
-        self.waveform_frontend = EchoWaveformFrontEnd(config)
-        self.blend_logit = nn.Parameter(torch.tensor(float(config.blend_init)))
         # Each view is normalised before the blend, so neither drowns the other by scale alone.
-        self.spectrogram_norm = nn.RMSNorm(config.d_model, eps=config.rms_norm_eps)
-        self.waveform_norm = nn.RMSNorm(config.d_model, eps=config.rms_norm_eps)
+        if config.audio_views in ("both", "spectrogram"):
+            self.spectrogram_frontend = EchoSpectrogramFrontEnd(config)
+            self.spectrogram_norm = nn.RMSNorm(config.d_model, eps=config.rms_norm_eps)
+        if config.audio_views in ("both", "waveform"):
+            self.waveform_frontend = EchoWaveformFrontEnd(config)
+            self.waveform_norm = nn.RMSNorm(config.d_model, eps=config.rms_norm_eps)
+        if config.audio_views == "both":
+            self.blend_logit = nn.Parameter(torch.tensor(float(config.blend_init)))
         head_dim = config.d_model // config.encoder_attention_heads
         self.rotary = EchoRotary(head_dim, config.max_source_positions, config.rotary_base, config.rotary_learned_freq)
         self.register_buffer(
@@ -236,8 +241,16 @@ class EchoEncoder(EchoPreTrainedModel):
         The spectrogram view sets the position count; the waveform view, which rounds its last position down, is
         padded to it (by at most one position when the strides agree, else the config is wrong).
         """
+        views = self.config.audio_views
+        if views == "waveform":
+            input_features = attention_mask = None
+        elif views == "spectrogram":
+            waveform = waveform_attention_mask = None
         if input_features is None and waveform is None:
-            raise ValueError("Echo needs audio: pass `input_features` (log-mels), `waveform`, or both.")
+            needed = {"both": "`input_features` (log-mels), `waveform`, or both", "spectrogram": "`input_features`"}
+            raise ValueError(f"Echo needs audio: pass {needed.get(views, '`waveform`')} (audio_views={views!r}).")
+        if self.training and self.config.apply_spec_augment:
+            input_features, waveform = spec_augment(input_features, waveform, clip_lengths(attention_mask), self.config)
         if input_features is not None:
             hidden, lengths = self.spectrogram_frontend(input_features, clip_lengths(attention_mask))
             hidden = self.spectrogram_norm(hidden)

@@ -135,3 +135,14 @@ def test_settings_greedy_decoding_cannot_honour_are_refused(onnx_dir):
         model.generate(**batch, min_new_tokens=too_long, max_new_tokens=too_long)
     with pytest.raises(ValueError, match="logits processors"):
         model.generate(**batch, suppress_tokens=[3])
+
+
+def test_one_view_model_is_refused_before_tracing(tmp_path):
+    from conftest import tiny_model
+
+    from echo_hf import EchoFeatureExtractor
+    from echo_hf.onnx.export_echo import export_model
+
+    with pytest.raises(ValueError, match="two-view model; this one has audio_views='waveform'"):
+        export_model(tiny_model(audio_views="waveform"), EchoFeatureExtractor(), tmp_path / "onnx")
+    assert not (tmp_path / "onnx").exists()

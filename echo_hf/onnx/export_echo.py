@@ -170,6 +170,12 @@ def export_model(
     model: EchoForConditionalGeneration, processor, out: str | Path, opset: int = DEFAULT_OPSET, int8: bool = True
 ) -> Path:
     """Export `model` with its processor (or only its feature extractor) to the ONNX folder `out`; returns `out`."""
+    if model.config.audio_views != "both":
+        # The graphs take both views' inputs; a one-view encoder would drop one, and the runtime wrapper feeds both.
+        raise ValueError(
+            f"ONNX export needs a two-view model; this one has audio_views={model.config.audio_views!r}. "
+            "Run it with PyTorch instead."
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model = copy.deepcopy(model).float().cpu().eval()  # traced on the CPU in float32; the caller's model is untouched
