@@ -32,14 +32,16 @@ class StandInAudioDecoder:
 
 
 def save_speech_dataset(root: Path, audio_column: str = "audio", text_column: str = "text") -> Path:
-    """The four real espeak-ng clips as train, validation and test (`save_to_disk`, FLAC/WAV bytes)."""
+    """The four real espeak-ng clips as train, validation, test and held_out_voices (`save_to_disk`, FLAC/WAV
+    bytes): the corpus's split names."""
     transcripts = json.loads((SPEECH / "transcripts.json").read_text())
     rows = {
         audio_column: [{"bytes": (SPEECH / name).read_bytes(), "path": name} for name in transcripts],
         text_column: list(transcripts.values()),
     }
     split = datasets.Dataset.from_dict(rows).cast_column(audio_column, datasets.Audio(sampling_rate=16000))
-    datasets.DatasetDict({"train": split, "validation": split, "test": split}).save_to_disk(str(root))
+    splits = {"train": split, "validation": split, "test": split, "held_out_voices": split}
+    datasets.DatasetDict(splits).save_to_disk(str(root))
     return root
 
 

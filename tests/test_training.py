@@ -29,7 +29,7 @@ def workdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(workdir) -> Path:
-    """One run with validation during training and a test split at the end."""
+    """One run with validation during training and two test splits at the end."""
     output = workdir / "run"
     config = write_train_config(
         workdir / "train.json",
@@ -37,6 +37,7 @@ def trained(workdir) -> Path:
         workdir / "data",
         output,
         training_args={"eval_strategy": "steps", "eval_steps": 2, "train_sampling_strategy": "group_by_length"},
+        test_split=["test", "held_out_voices"],
     )
     main([str(config)])
     return output
@@ -52,8 +53,10 @@ def test_run_saves_model_processor_card_metrics_and_curves(trained):
         assert (trained / name).is_file(), name
     results = json.loads((trained / "all_results.json").read_text())
     assert results["global_step"] == 4
-    for key in ("train_loss", "eval_loss", "eval_wer", "eval_cer", "test_wer", "test_cer"):
+    for key in ("train_loss", "eval_loss", "eval_wer", "eval_cer", "test_wer", "test_cer", "test_held_out_voices_wer"):
         assert isinstance(results[key], float), key
+    # The same clips under two split names: the same transcripts.
+    assert results["test_held_out_voices_wer"] == results["test_wer"]
     assert (trained / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     card = (trained / "README.md").read_text()
     metadata = card.split("---")[1]
@@ -67,6 +70,11 @@ def test_run_saves_model_processor_card_metrics_and_curves(trained):
     assert "AutoModelForSpeechSeq2Seq.from_pretrained" in card
     history = json.loads((trained / "trainer_state.json").read_text())["log_history"]
     assert [entry["step"] for entry in history if "eval_wer" in entry][:2] == [2, 4]
+    # The learned mixing weights are logged with every training loss (and plotted in training_curves.png).
+    logged = [entry for entry in history if "loss" in entry]
+    model = AutoModelForSpeechSeq2Seq.from_pretrained(trained)
+    assert all(0 < entry["view_blend"] < 1 and "cross_gate_layer_1" in entry for entry in logged)
+    assert logged[-1]["view_blend"] == pytest.approx(torch.sigmoid(model.model.encoder.blend_logit).item())
 
 
 def test_evaluation_during_training_leaves_the_saved_model_its_full_transcript_length(trained):
@@ -171,6 +179,15 @@ def test_unknown_config_key_is_named(workdir):
         main([str(config)])
 
 
+@pytest.mark.parametrize("test_split", [["test", "test"], ["test", ""], [3]])
+def test_bad_test_split_list_is_named(workdir, test_split):
+    config = write_train_config(
+        workdir / "bad.json", workdir / "model.json", workdir / "data", workdir / "x", test_split=test_split
+    )
+    with pytest.raises(ValueError, match="`test_split` must be a split name or a list of distinct ones"):
+        main([str(config)])
+
+
 def test_missing_column_lists_the_available_ones(workdir):
     config = write_train_config(
         workdir / "bad.json", workdir / "model.json", workdir / "data", workdir / "x", text_column="sentence"
@@ -213,3 +230,68 @@ def test_long_transcript_is_named_or_filtered(workdir):
     kept = add_labels(train, tokenizer, max_target_positions=21, filter_long=True)
     assert kept["text"] == ["hello world", "echo hears silence", "good morning to you"]
     assert all(row[-1] == 0 for row in kept["labels"])
+
+
+def test_augmented_run_trains_on_augmented_clips_and_records_its_settings(workdir):
+    pytest.importorskip("audiomentations")
+    pytest.importorskip("pyroomacoustics")
+    section = {"seed": 2, "speed": {"p": 1.0}, "reverb": {"p": 0.5}, "noise": {"p": 0.5, "snr_db": [10, 20]}}
+    runs = {}
+    for name, augmentation in (("plain", None), ("augmented", section)):
+        extra = {"augmentation": augmentation} if augmentation else {}
+        config = write_train_config(
+            workdir / f"{name}.json",
+            workdir / "model.json",
+            workdir / "data",
+            workdir / f"{name}_run",
+            eval_split=None,
+            test_split=None,
+            training_args={"max_steps": 2},
+            **extra,
+        )
+        main([str(config)])
+        runs[name] = json.loads((workdir / f"{name}_run" / "all_results.json").read_text())
+    saved = json.loads((workdir / "augmented_run" / "training_config.json").read_text())
+    assert saved["augmentation"] == {  # the default ranges filled in
+        "seed": 2,
+        "speed": {"p": 1.0, "factor": [0.9, 1.1]},
+        "reverb": {"p": 0.5, "rt60_s": [0.2, 0.8]},
+        "noise": {"p": 0.5, "snr_db": [10.0, 20.0]},
+    }
+    # Same seed, same data, same steps: only the augmented clips make the losses differ.
+    assert runs["augmented"]["train_loss"] != runs["plain"]["train_loss"]
+
+
+def test_whisper_baseline_trains_with_the_same_script(workdir):
+    # Matched to the tiny Echo preset's width, depth and heads; 5 s of input covers the longest clip.
+    values = {"model_type": "whisper", "num_mel_bins": 128, "d_model": 32, "encoder_layers": 2, "decoder_layers": 2}
+    values |= {"encoder_attention_heads": 4, "decoder_attention_heads": 4, "encoder_ffn_dim": 64, "decoder_ffn_dim": 64}
+    values |= {"max_source_positions": 250, "max_target_positions": 32}
+    (workdir / "whisper.json").write_text(json.dumps(values))
+    output = workdir / "whisper_run"
+    config = write_train_config(
+        workdir / "whisper_train.json", workdir / "whisper.json", workdir / "data", output, eval_split=None
+    )
+    main([str(config)])
+    results = json.loads((output / "all_results.json").read_text())
+    assert results["global_step"] == 4 and isinstance(results["test_wer"], float)
+    model = AutoModelForSpeechSeq2Seq.from_pretrained(output)
+    assert type(model).__name__ == "WhisperForConditionalGeneration"
+    assert model.config.vocab_size == len(AutoProcessor.from_pretrained(output).tokenizer)
+    assert model.config.decoder_start_token_id == 0 and model.config.eos_token_id == 0
+
+
+def test_whisper_baseline_refuses_a_clip_longer_than_its_input(workdir):
+    values = {"model_type": "whisper", "num_mel_bins": 128, "d_model": 32, "encoder_layers": 1, "decoder_layers": 1}
+    values |= {"encoder_attention_heads": 4, "decoder_attention_heads": 4, "max_source_positions": 50}
+    (workdir / "whisper_short.json").write_text(json.dumps(values))
+    config = write_train_config(
+        workdir / "whisper_short_train.json",
+        workdir / "whisper_short.json",
+        workdir / "data",
+        workdir / "ws",
+        eval_split=None,
+        test_split=None,
+    )
+    with pytest.raises(ValueError, match=r"clip is longer than the model's fixed input of 1 s, and would be cut"):
+        main([str(config)])

@@ -1,4 +1,5 @@
-"""Plot a Trainer's log history: training and validation loss, and validation WER/CER, against the step."""
+"""Plot a Trainer's log history against the step: training and validation loss, validation WER/CER, and Echo's
+learned mixing weights (the view blend and the per-layer cross-attention gates) when they were logged."""
 
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,14 @@ def series(log_history: list[dict[str, Any]], key: str) -> tuple[list[int], list
 
 
 def plot_training_curves(log_history: list[dict[str, Any]], path: str | Path) -> Path:
-    """Write a PNG with the loss curves (left) and the validation error rates (right); returns its path."""
-    figure, (loss_axis, error_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    """Write a PNG with the loss curves, the validation error rates and, when logged, the learned weights (view
+    blend, cross-attention gates); returns its path."""
+    weight_keys = sorted(
+        {key for entry in log_history for key in entry if key == "view_blend" or key.startswith("cross_gate_")}
+    )
+    columns = 3 if weight_keys else 2
+    figure, axes = plt.subplots(1, columns, figsize=(5.5 * columns, 4))
+    loss_axis, error_axis = axes[:2]
     for key, label in (("loss", "training loss"), ("eval_loss", "validation loss")):
         steps, values = series(log_history, key)
         if steps:
@@ -33,6 +40,14 @@ def plot_training_curves(log_history: list[dict[str, Any]], path: str | Path) ->
     error_axis.set(xlabel="step", ylabel="error rate", title="Validation error rates")
     if error_axis.lines:
         error_axis.legend()
+    if weight_keys:
+        weight_axis = axes[2]
+        for key in weight_keys:
+            steps, values = series(log_history, key)
+            label = "view blend: spectrogram share" if key == "view_blend" else key.replace("_", " ")
+            weight_axis.plot(steps, values, label=label, linewidth=2.5 if key == "view_blend" else 1.2)
+        weight_axis.set(xlabel="step", ylabel="sigmoid(weight)", title="Learned mixing weights", ylim=(0, 1))
+        weight_axis.legend(fontsize=8)
     figure.tight_layout()
     path = Path(path)
     figure.savefig(path, dpi=100)

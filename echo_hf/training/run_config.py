@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .augmentation import EchoAugmentationConfig
 from .lora import EchoLoraConfig
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
@@ -24,7 +25,11 @@ class EchoTrainingConfig:
         data (`str`): a `save_to_disk` folder, an audiofolder, or a Hub dataset id.
         data_config (`str`, *optional*): configuration name of a Hub dataset.
         audio_column, text_column (`str`, defaults to `"audio"`, `"text"`): columns holding the audio and transcript.
-        train_split, eval_split, test_split (`str`): split names; `eval_split`/`test_split` may be null to skip.
+        train_split, eval_split (`str`): split names; `eval_split` may be null to skip validation.
+        test_split (`str` or `list[str]`, defaults to `"test"`): the split(s) evaluated after training, or null.
+            The first one's metrics are `test_wer`, `test_cer`...; another split's carry its name:
+            `["test", "held_out_voices"]` also gives `test_held_out_voices_wer` (the bundled corpus's
+            voice-held-out split).
         max_train_samples, max_eval_samples, max_test_samples (`int`, *optional*): keep only the first N examples.
         tokenizer (`str`, defaults to `"model"`): `"model"` (the processor saved with a model folder), `"build"`
             (a byte-level BPE trained on the training texts, `tokenizer_vocab_size` tokens at most; the model's
@@ -43,6 +48,9 @@ class EchoTrainingConfig:
         lora (`dict`, *optional*): fine-tune a saved model folder with `peft` LoRA adapters instead of all its weights:
             `{"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": ["attention", "feed_forward"], "merge": false}`
             (see `echo_hf.training.lora.EchoLoraConfig`). The output folder then holds the adapter.
+        augmentation (`dict`, *optional*): waveform augmentations of the training clips, e.g.
+            `{"seed": 0, "speed": {"p": 0.5}, "noise": {"p": 0.3, "snr_db": [5, 30]}}`
+            (see `echo_hf.training.augmentation`). Evaluation and test splits are never augmented.
     """
 
     model: str
@@ -53,7 +61,7 @@ class EchoTrainingConfig:
     text_column: str = "text"
     train_split: str = "train"
     eval_split: str | None = "validation"
-    test_split: str | None = "test"
+    test_split: str | list[str] | None = "test"
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
     max_test_samples: int | None = None
@@ -66,13 +74,19 @@ class EchoTrainingConfig:
     resume_from_checkpoint: str | bool | None = None
     dataset_name: str | None = None
     lora: EchoLoraConfig | None = None
+    augmentation: EchoAugmentationConfig | None = None
     config_path: str | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.lora is not None and not isinstance(self.lora, EchoLoraConfig):
             self.lora = EchoLoraConfig.from_dict(self.lora)  # bad LoRA settings fail here, before any data loads
+        if self.augmentation is not None and not isinstance(self.augmentation, EchoAugmentationConfig):
+            self.augmentation = EchoAugmentationConfig.from_dict(self.augmentation)
         if self.precision not in PRECISIONS:
             raise ValueError(f"`precision` must be one of {PRECISIONS}, got {self.precision!r}.")
+        names = [self.test_split] if isinstance(self.test_split, str) else list(self.test_split or [])
+        if len(set(names)) != len(names) or not all(isinstance(name, str) and name for name in names):
+            raise ValueError(f"`test_split` must be a split name or a list of distinct ones, got {self.test_split!r}.")
         if "output_dir" not in self.training_args:
             raise ValueError("`training_args` must set `output_dir`, the folder where the trained model is saved.")
         for flag in ("bf16", "fp16"):
@@ -101,10 +115,17 @@ class EchoTrainingConfig:
             raise ValueError(f"{path} is missing the required key(s) {missing}.")
         return cls(**values, config_path=str(path))
 
+    def test_splits(self) -> dict[str, str]:
+        """Metric prefix -> split name of each test split: `test` for the first, `test_<name>` for the others."""
+        names = [self.test_split] if isinstance(self.test_split, str) else list(self.test_split or [])
+        return {("test" if index == 0 else f"test_{name}"): name for index, name in enumerate(names)}
+
     def to_dict(self) -> dict[str, Any]:
         """The config as it would be written to JSON (for the model card and the output folder)."""
         values = dataclasses.asdict(self)
         values.pop("config_path")
+        if self.augmentation is not None:  # in the form `from_dict` reads back
+            values["augmentation"] = self.augmentation.to_dict()
         return values
 
 

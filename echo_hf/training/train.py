@@ -32,7 +32,9 @@ from ..feature_extraction_echo import EchoFeatureExtractor
 from ..hub import write_model_card
 from ..modeling_echo import EchoForConditionalGeneration
 from ..processing_echo import EchoProcessor
-from .callbacks import TimeLimitCallback
+from .augmentation import AugmentationEpochCallback, ClipAugmenter, index_for_augmentation
+from .baselines import WHISPER_FEATURE_KWARGS, build_whisper, is_whisper, whisper_feature_extractor
+from .callbacks import LearnedWeightsCallback, TimeLimitCallback
 from .data_collator import EchoSpeechCollator
 from .lora import MERGED_DIR, add_lora, base_model_name, count_parameters, save_merged
 from .metrics import build_compute_metrics
@@ -109,6 +111,8 @@ def build_processor(
         return AutoProcessor.from_pretrained(config.model)
     if model_dir:
         feature_extractor = AutoProcessor.from_pretrained(config.model).feature_extractor
+    elif is_whisper(values := json.loads(Path(config.model).read_text())):
+        feature_extractor = whisper_feature_extractor(values)
     else:
         feature_extractor = EchoFeatureExtractor(feature_size=EchoConfig.from_json_file(config.model).num_mel_bins)
     if config.tokenizer != "build":
@@ -125,13 +129,17 @@ def build_processor(
 
 
 def build_model(config: EchoTrainingConfig, processor: EchoProcessor) -> EchoForConditionalGeneration:
-    """A new model from a config JSON (vocab_size = len(tokenizer)) or a saved model to fine-tune."""
+    """A new model from a config JSON (vocab_size = len(tokenizer)) or a saved model to fine-tune. A JSON with
+    `"model_type": "whisper"` builds the Whisper baseline (`baselines.py`)."""
     if Path(config.model).is_dir():
         model = AutoModelForSpeechSeq2Seq.from_pretrained(config.model)
     else:
         values = json.loads(Path(config.model).read_text())
-        values["vocab_size"] = len(processor.tokenizer)
-        model = EchoForConditionalGeneration(EchoConfig.from_dict(values))
+        if is_whisper(values):
+            model = build_whisper(values, len(processor.tokenizer))
+        else:
+            values["vocab_size"] = len(processor.tokenizer)
+            model = EchoForConditionalGeneration(EchoConfig.from_dict(values))
     check_tokenizer_matches(processor.tokenizer, model.config.vocab_size, model.config.pad_token_id)
     if model.config.num_mel_bins != processor.feature_extractor.feature_size:
         raise ValueError(
@@ -162,8 +170,8 @@ def train(config: EchoTrainingConfig) -> dict[str, Any]:
     splits = {"train": select_split(data, config.train_split, config.max_train_samples)}
     if config.eval_split:
         splits["eval"] = select_split(data, config.eval_split, config.max_eval_samples)
-    if config.test_split:
-        splits["test"] = select_split(data, config.test_split, config.max_test_samples)
+    for prefix, name in config.test_splits().items():
+        splits[prefix] = select_split(data, name, config.max_test_samples)
 
     texts = splits["train"][TEXT]
     processor = build_processor(
@@ -190,16 +198,24 @@ def train(config: EchoTrainingConfig) -> dict[str, Any]:
     if args.train_sampling_strategy in ("group_by_length", "batch_rebalance"):
         # The Trainer's evaluation sampler groups by length too: every split needs the column.
         splits = {name: add_audio_lengths(part) for name, part in splits.items()}
+    feature_kwargs = {"feature_kwargs": WHISPER_FEATURE_KWARGS} if model.config.model_type == "whisper" else {}
+    callbacks, augment = [LearnedWeightsCallback()], None
+    if config.augmentation is not None and config.augmentation.enabled:
+        augment = ClipAugmenter(config.augmentation, processor.feature_extractor.sampling_rate)
+        splits["train"] = index_for_augmentation(splits["train"])
+        callbacks.append(AugmentationEpochCallback(augment))
     time_limit = TimeLimitCallback(config.max_train_minutes) if config.max_train_minutes else None
+    if time_limit:
+        callbacks.append(time_limit)
     trainer = Seq2SeqTrainer(
         model=model,
         args=args,
         train_dataset=splits["train"],
         eval_dataset=splits.get("eval"),
-        data_collator=EchoSpeechCollator(processor),
+        data_collator=EchoSpeechCollator(processor, augment=augment, **feature_kwargs),
         processing_class=processor,
         compute_metrics=build_compute_metrics(processor.tokenizer),
-        callbacks=[time_limit] if time_limit else None,
+        callbacks=callbacks,
     )
     # Seq2SeqTrainer's evaluation fills the model's unset generation values with transformers' defaults, in place:
     # saved so, max_length=20 would cut every later transcript at 20 tokens. The model is saved with its own.
@@ -217,8 +233,8 @@ def train(config: EchoTrainingConfig) -> dict[str, Any]:
     metrics["stopped_by_time_limit"] = bool(time_limit and time_limit.stopped)
     if "eval" in splits:
         metrics.update(final_evaluation(trainer))
-    if "test" in splits:
-        metrics.update(trainer.predict(splits["test"], metric_key_prefix="test").metrics)
+    for prefix in config.test_splits():
+        metrics.update(trainer.predict(splits[prefix], metric_key_prefix=prefix).metrics)
     trainer.log_metrics("all", metrics)
     if trainer.is_world_process_zero():
         split_sizes = {name: len(part) for name, part in splits.items()}
