@@ -1,0 +1,204 @@
+"""Ablations of Echo's design, each row trained by echo-train on the same corpus, tokenizer, steps, optimiser and seeds.
+
+    python scripts/ablate.py [--steps 2500] [--seeds 0 1] [--rows echo spectrogram ...] [--out results/ablation]
+
+Rows (every other setting is the base run config's, `configs/train_tiny.json`, and its model, `configs/tiny.json`):
+
+- ``echo``: both views blended, soft zero mask (the default);
+- ``spectrogram``, ``waveform``: one view alone (`audio_views`);
+- ``hard_mask``: zero keys masked out (`zero_attention_epsilon=0`) instead of the soft mask;
+- ``scale_logits``: the seed's variant, zero keys' logits multiplied by epsilon (`zero_attention_mode`);
+- ``whisper``: `WhisperForConditionalGeneration` at the same width, depth, heads and MLP width, with the same
+  tokenizer; its fixed input is the corpus's longest clip (`max_seconds`), and it has no CTC loss (Whisper has none).
+
+Each run trains for exactly `--steps` steps (no time cap, no checkpoints, no validation during training) and ends
+with WER/CER on the in-voice `test` split and the voice-held-out `held_out_voices` split. A finished run is
+reused, so an interrupted ablation continues where it stopped. Writes `results.json` (every run), `table.md`
+(mean, min-max over seeds) and `ablation.png` (WER per row, one dot per seed) in `--out`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+ROWS = {
+    "echo": ("Echo: both views blended, soft zero mask", {}),
+    "spectrogram": ("spectrogram view only", {"audio_views": "spectrogram"}),
+    "waveform": ("waveform view only", {"audio_views": "waveform"}),
+    "hard_mask": ("hard zero mask (epsilon = 0)", {"zero_attention_epsilon": 0.0}),
+    "scale_logits": ("the seed's logit scaling of zero keys", {"zero_attention_mode": "scale_logits"}),
+    "whisper": ("Whisper at matched width, depth and heads", None),
+}
+WHISPER_KEYS = (
+    "num_mel_bins",
+    "d_model",
+    "encoder_layers",
+    "encoder_attention_heads",
+    "encoder_ffn_dim",
+    "decoder_layers",
+    "decoder_attention_heads",
+    "decoder_ffn_dim",
+    "max_target_positions",
+    "dropout",
+)
+SPLITS = {"test": "in-voice test", "test_held_out_voices": "voice-held-out"}
+
+
+def whisper_model(echo: dict, seconds: float) -> dict:
+    """The Whisper baseline's model JSON: Echo's dimensions, and a fixed input of `seconds` (whole seconds)."""
+    values = {"model_type": "whisper", **{key: echo[key] for key in WHISPER_KEYS if key in echo}}
+    values["max_source_positions"] = 50 * int(-(-seconds // 1))  # 2 mel frames per position, 100 frames per second
+    return values
+
+
+def run_configs(args: argparse.Namespace) -> list[tuple[str, int, Path]]:
+    """Write each run's model JSON and run config into `--out`; returns (row, seed, run config path)."""
+    base = json.loads(Path(args.base).read_text())
+    echo = json.loads(Path(base["model"]).read_text())
+    corpus_params = Path(base["data"]) / "corpus_params.json"
+    seconds = json.loads(corpus_params.read_text())["max_seconds"] if corpus_params.is_file() else args.whisper_seconds
+    runs = []
+    for row in args.rows:
+        overrides = ROWS[row][1]
+        model = whisper_model(echo, seconds) if overrides is None else {**echo, **overrides}
+        for seed in args.seeds:
+            folder = args.out / f"{row}-seed{seed}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "model.json").write_text(json.dumps(model, indent=2))
+            training_args = {
+                **base["training_args"],
+                "output_dir": str(folder / "run"),
+                "max_steps": args.steps,
+                "seed": seed,
+                "eval_strategy": "no",
+                "save_strategy": "no",
+                "report_to": "none",
+            }
+            config = {
+                **base,
+                "model": str(folder / "model.json"),
+                "eval_split": None,
+                "test_split": ["test", "held_out_voices"],
+                "max_train_minutes": None,
+                "training_args": training_args,
+            }
+            for key, value in (
+                ("max_train_samples", args.max_train_samples),
+                ("max_test_samples", args.max_test_samples),
+            ):
+                if value is not None:
+                    config[key] = value
+            (folder / "train.json").write_text(json.dumps(config, indent=2))
+            runs.append((row, seed, folder))
+    return runs
+
+
+def train(row: str, seed: int, folder: Path) -> dict:
+    """Train one run in its own process (or reuse its results); returns its metrics and wall time."""
+    results = folder / "run" / "all_results.json"
+    timing = folder / "wall_seconds.json"
+    if not (results.is_file() and timing.is_file()):
+        start = time.perf_counter()
+        with open(folder / "train.log", "w") as log:
+            command = [sys.executable, "-m", "echo_hf.training.train", str(folder / "train.json")]
+            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+        if code:
+            raise SystemExit(f"{row} seed {seed} failed (exit {code}); see {folder / 'train.log'}")
+        timing.write_text(json.dumps({"wall_seconds": round(time.perf_counter() - start, 1)}))
+    metrics = json.loads(results.read_text())
+    return {"row": row, "seed": seed, **json.loads(timing.read_text()), **metrics}
+
+
+def summary(runs: list[dict]) -> list[dict]:
+    """Per row: mean, min and max over seeds of each split's WER and CER, parameters and wall time."""
+    rows = []
+    for row in dict.fromkeys(run["row"] for run in runs):
+        mine = [run for run in runs if run["row"] == row]
+        entry = {"row": row, "description": ROWS[row][0], "seeds": [run["seed"] for run in mine]}
+        entry["parameters"] = mine[0]["total_parameters"]
+        entry["wall_minutes"] = statistics.mean(run["wall_seconds"] for run in mine) / 60
+        for split in SPLITS:
+            for metric in ("wer", "cer"):
+                values = [run[f"{split}_{metric}"] for run in mine]
+                entry[f"{split}_{metric}"] = {"mean": statistics.mean(values), "min": min(values), "max": max(values)}
+        rows.append(entry)
+    return rows
+
+
+def table(rows: list[dict], steps: int) -> str:
+    def cell(value: dict) -> str:
+        return f"{value['mean']:.3f} ({value['min']:.3f}-{value['max']:.3f})"
+
+    header = "| row | params | " + " | ".join(f"{name} WER | {name} CER" for name in SPLITS.values()) + " | minutes |"
+    lines = [header, "|" + "---|" * (3 + 2 * len(SPLITS))]
+    for row in rows:
+        scores = " | ".join(f"{cell(row[f'{split}_wer'])} | {cell(row[f'{split}_cer'])}" for split in SPLITS)
+        lines.append(
+            f"| {row['row']}: {row['description']} | {row['parameters'] / 1e6:.2f} M | {scores} | "
+            f"{row['wall_minutes']:.1f} |"
+        )
+    seeds = sorted({seed for row in rows for seed in row["seeds"]})
+    return "\n".join(lines) + f"\n\n{steps} steps per run, seeds {seeds}; greedy decoding; mean (min-max over seeds).\n"
+
+
+def plot(runs: list[dict], rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(SPLITS), figsize=(6 * len(SPLITS), 4), sharey=True)
+    names = [row["row"] for row in rows]
+    for axis, (split, title) in zip(axes, SPLITS.items(), strict=True):
+        means = [row[f"{split}_wer"]["mean"] for row in rows]
+        axis.bar(range(len(names)), means, color="#9bb7d4")
+        for index, name in enumerate(names):
+            values = [run[f"{split}_wer"] for run in runs if run["row"] == name]
+            axis.scatter([index] * len(values), values, color="black", s=14, zorder=3)
+        axis.set_xticks(range(len(names)), names, rotation=30, ha="right")
+        axis.set(title=f"{title} WER (bars: mean; dots: seeds)", ylabel="WER")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", default="configs/train_tiny.json", help="the run config every row starts from")
+    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--steps", type=int, default=2500)
+    parser.add_argument("--out", type=Path, default=Path("results/ablation"))
+    parser.add_argument("--max-train-samples", type=int, default=None, help="for a quick trial of the script")
+    parser.add_argument("--max-test-samples", type=int, default=None, help="for a quick trial of the script")
+    parser.add_argument(
+        "--whisper-seconds", type=float, default=8.0, help="Whisper's input length when the data has no corpus_params"
+    )
+    args = parser.parse_args(argv)
+    if len(args.seeds) < 2:
+        parser.error("an ablation needs at least 2 seeds per row, to show the spread")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    planned = run_configs(args)
+    runs = [train(row, seed, folder) for row, seed, folder in tqdm(planned, desc="ablation runs", unit="run")]
+    rows = summary(runs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps({"runs": runs, "rows": rows, "steps": args.steps}, indent=2))
+    (args.out / "table.md").write_text(table(rows, args.steps))
+    plot(runs, rows, args.out / "ablation.png")
+    print(table(rows, args.steps))
+
+
+if __name__ == "__main__":
+    main()

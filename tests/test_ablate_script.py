@@ -1,0 +1,72 @@
+"""scripts/ablate.py: every row's run differs from the base recipe by its own change only, and the summary's numbers
+are those of its runs."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
+import ablate  # noqa: E402
+
+
+@pytest.fixture
+def planned(tmp_path):
+    args = ablate.parse_args(["--out", str(tmp_path / "ablation"), "--steps", "7", "--seeds", "0", "3"])
+    return ablate.run_configs(args), json.loads(Path(args.base).read_text())
+
+
+def test_rows_change_only_their_own_setting(planned):
+    runs, base = planned
+    assert [(row, seed) for row, seed, _ in runs] == [(row, seed) for row in ablate.ROWS for seed in (0, 3)]
+    echo = json.loads(Path(base["model"]).read_text())
+    for row, seed, folder in runs:
+        config = json.loads((folder / "train.json").read_text())
+        model = json.loads((folder / "model.json").read_text())
+        assert config["training_args"]["max_steps"] == 7 and config["training_args"]["seed"] == seed
+        assert config["test_split"] == ["test", "held_out_voices"] and config["max_train_minutes"] is None
+        same = {"tokenizer", "tokenizer_vocab_size", "data", "train_split"}
+        assert {key: config[key] for key in same} == {key: base[key] for key in same}
+        for key in ("learning_rate", "per_device_train_batch_size", "lr_scheduler_type", "warmup_steps"):
+            assert config["training_args"][key] == base["training_args"][key]
+        if row == "whisper":
+            assert model["model_type"] == "whisper" and model["max_source_positions"] % 50 == 0
+            for key in ("d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads", "encoder_ffn_dim"):
+                assert model[key] == echo[key]
+        else:
+            changed = {key for key in model.keys() | echo.keys() if model.get(key) != echo.get(key)}
+            assert changed == set(ablate.ROWS[row][1])
+
+
+def test_summary_reports_mean_and_spread_over_seeds():
+    metrics = {"total_parameters": 10, "wall_seconds": 60.0}
+    runs = [
+        {
+            "row": "echo",
+            "seed": 0,
+            **metrics,
+            "test_wer": 0.4,
+            "test_cer": 0.2,
+            "test_held_out_voices_wer": 0.6,
+            "test_held_out_voices_cer": 0.3,
+        },
+        {
+            "row": "echo",
+            "seed": 1,
+            **metrics,
+            "test_wer": 0.5,
+            "test_cer": 0.3,
+            "test_held_out_voices_wer": 0.8,
+            "test_held_out_voices_cer": 0.5,
+        },
+    ]
+    (row,) = ablate.summary(runs)
+    assert row["test_held_out_voices_wer"] == {"mean": pytest.approx(0.7), "min": 0.6, "max": 0.8}
+    assert row["wall_minutes"] == 1.0
+    assert "0.700 (0.600-0.800)" in ablate.table([row], 7)
+
+
+def test_one_seed_is_refused():
+    with pytest.raises(SystemExit):
+        ablate.parse_args(["--seeds", "0"])
