@@ -46,6 +46,7 @@ class SqueezeExcitation(nn.Module):
         if mask is None:
             pooled = x.mean(-1)
         else:
+            mask = mask.to(x.dtype)  # a float32 mask would lift bf16/fp16 activations to float32
             pooled = (x * mask).sum(-1) / mask.sum(-1).clamp(min=1)
         return x * self.fc(pooled).unsqueeze(-1)
 

@@ -204,6 +204,21 @@ def test_fix11_precision_is_the_callers_choice(model):
     assert abs(out.loss.item() - full.loss.item()) < 0.05
 
 
+
+def test_bf16_weights_run_a_padded_batch():
+    # A padded batch masks the squeeze-excitation's mean: the mask must not lift bf16 activations to float32.
+    model = tiny_model().eval()
+    batch = audio_inputs([1.0, 0.6])
+    ids = torch.tensor([[0, 5, 9]]).expand(2, -1)
+    full = model(**batch, decoder_input_ids=ids).logits
+    half = model.to(torch.bfloat16)(
+        **{key: value.to(torch.bfloat16) if value.is_floating_point() else value for key, value in batch.items()},
+        decoder_input_ids=ids,
+    ).logits
+    assert half.dtype == torch.bfloat16
+    assert (half.float() - full).abs().max().item() < 0.1 * full.abs().max().item()
+
+
 # --- the soft zero mask (DESIGN.md: attention) ---
 
 
