@@ -8,12 +8,15 @@ Rows (every other setting is the base run config's, `configs/train_tiny.json`, a
 - ``spectrogram``, ``waveform``: one view alone (`audio_views`);
 - ``hard_mask``: zero keys masked out (`zero_attention_epsilon=0`) instead of the soft mask;
 - ``scale_logits``: the seed's variant, zero keys' logits multiplied by epsilon (`zero_attention_mode`);
+- ``no_augmentation``: Echo trained on the clips as they are: no waveform augmentation, no SpecAugment;
 - ``whisper``: `WhisperForConditionalGeneration` at the same width, depth, heads and MLP width, with the same
-  tokenizer; its fixed input is the corpus's longest clip (`max_seconds`), and it has no CTC loss (Whisper has none).
+  tokenizer and SpecAugment settings; its fixed input is the corpus's longest clip (`max_seconds`), and it has no
+  CTC loss (Whisper has none).
 
 Each run trains for exactly `--steps` steps (no time cap, no checkpoints, no validation during training) and ends
 with WER/CER on the in-voice `test` split and the voice-held-out `held_out_voices` split. A finished run is
-reused, so an interrupted ablation continues where it stopped. Writes `results.json` (every run), `table.md`
+reused, so an interrupted ablation continues where it stopped. `--jobs 2` trains two runs at a time, each with
+`cores / jobs` torch threads. Writes `results.json` (every run), `table.md`
 (mean, min-max over seeds) and `ablation.png` (WER per row, one dot per seed) in `--out`.
 """
 
@@ -21,21 +24,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tqdm import tqdm
 
+# row -> (description, model JSON changes (None: the Whisper baseline), run config changes)
 ROWS = {
-    "echo": ("Echo: both views blended, soft zero mask", {}),
-    "spectrogram": ("spectrogram view only", {"audio_views": "spectrogram"}),
-    "waveform": ("waveform view only", {"audio_views": "waveform"}),
-    "hard_mask": ("hard zero mask (epsilon = 0)", {"zero_attention_epsilon": 0.0}),
-    "scale_logits": ("the seed's logit scaling of zero keys", {"zero_attention_mode": "scale_logits"}),
-    "whisper": ("Whisper at matched width, depth and heads", None),
+    "echo": ("Echo: both views blended, soft zero mask", {}, {}),
+    "spectrogram": ("spectrogram view only", {"audio_views": "spectrogram"}, {}),
+    "waveform": ("waveform view only", {"audio_views": "waveform"}, {}),
+    "hard_mask": ("hard zero mask (epsilon = 0)", {"zero_attention_epsilon": 0.0}, {}),
+    "scale_logits": ("the seed's logit scaling of zero keys", {"zero_attention_mode": "scale_logits"}, {}),
+    "no_augmentation": ("no augmentation, no SpecAugment", {"apply_spec_augment": False}, {"augmentation": None}),
+    "whisper": ("Whisper at matched width, depth and heads", None, {}),
 }
 WHISPER_KEYS = (
     "num_mel_bins",
@@ -48,6 +55,14 @@ WHISPER_KEYS = (
     "decoder_ffn_dim",
     "max_target_positions",
     "dropout",
+    # Whisper's config has SpecAugment under the same names.
+    "apply_spec_augment",
+    "mask_time_prob",
+    "mask_time_length",
+    "mask_time_min_masks",
+    "mask_feature_prob",
+    "mask_feature_length",
+    "mask_feature_min_masks",
 )
 SPLITS = {"test": "in-voice test", "test_held_out_voices": "voice-held-out"}
 
@@ -67,7 +82,7 @@ def run_configs(args: argparse.Namespace) -> list[tuple[str, int, Path]]:
     seconds = json.loads(corpus_params.read_text())["max_seconds"] if corpus_params.is_file() else args.whisper_seconds
     runs = []
     for row in args.rows:
-        overrides = ROWS[row][1]
+        _, overrides, run_overrides = ROWS[row]
         model = whisper_model(echo, seconds) if overrides is None else {**echo, **overrides}
         for seed in args.seeds:
             folder = args.out / f"{row}-seed{seed}"
@@ -89,6 +104,7 @@ def run_configs(args: argparse.Namespace) -> list[tuple[str, int, Path]]:
                 "test_split": ["test", "held_out_voices"],
                 "max_train_minutes": None,
                 "training_args": training_args,
+                **run_overrides,
             }
             for key, value in (
                 ("max_train_samples", args.max_train_samples),
@@ -101,7 +117,7 @@ def run_configs(args: argparse.Namespace) -> list[tuple[str, int, Path]]:
     return runs
 
 
-def train(row: str, seed: int, folder: Path) -> dict:
+def train(row: str, seed: int, folder: Path, threads: int | None = None) -> dict:
     """Train one run in its own process (or reuse its results); returns its metrics and wall time."""
     results = folder / "run" / "all_results.json"
     timing = folder / "wall_seconds.json"
@@ -109,7 +125,8 @@ def train(row: str, seed: int, folder: Path) -> dict:
         start = time.perf_counter()
         with open(folder / "train.log", "w") as log:
             command = [sys.executable, "-m", "echo_hf.training.train", str(folder / "train.json")]
-            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+            env = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
+            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
         if code:
             raise SystemExit(f"{row} seed {seed} failed (exit {code}); see {folder / 'train.log'}")
         timing.write_text(json.dumps({"wall_seconds": round(time.perf_counter() - start, 1)}))
@@ -177,6 +194,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--out", type=Path, default=Path("results/ablation"))
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at a time, sharing the cores")
     parser.add_argument("--max-train-samples", type=int, default=None, help="for a quick trial of the script")
     parser.add_argument("--max-test-samples", type=int, default=None, help="for a quick trial of the script")
     parser.add_argument(
@@ -191,7 +209,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     planned = run_configs(args)
-    runs = [train(row, seed, folder) for row, seed, folder in tqdm(planned, desc="ablation runs", unit="run")]
+    threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
+    with ThreadPoolExecutor(args.jobs) as pool, tqdm(total=len(planned), desc="ablation runs", unit="run") as bar:
+        futures = [pool.submit(train, row, seed, folder, threads) for row, seed, folder in planned]
+        runs = []
+        for future in futures:  # in the planned order
+            runs.append(future.result())
+            bar.update()
     rows = summary(runs)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps({"runs": runs, "rows": rows, "steps": args.steps}, indent=2))

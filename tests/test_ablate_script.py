@@ -28,6 +28,7 @@ def test_rows_change_only_their_own_setting(planned):
         assert config["test_split"] == ["test", "held_out_voices"] and config["max_train_minutes"] is None
         same = {"tokenizer", "tokenizer_vocab_size", "data", "train_split"}
         assert {key: config[key] for key in same} == {key: base[key] for key in same}
+        assert config.get("augmentation") == (None if row == "no_augmentation" else base["augmentation"])
         for key in ("learning_rate", "per_device_train_batch_size", "lr_scheduler_type", "warmup_steps"):
             assert config["training_args"][key] == base["training_args"][key]
         if row == "whisper":
