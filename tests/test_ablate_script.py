@@ -47,8 +47,10 @@ def test_summary_reports_mean_and_spread_over_seeds():
             "row": "echo",
             "seed": 0,
             **metrics,
+            "test_loss": 1.0,
             "test_wer": 0.4,
             "test_cer": 0.2,
+            "test_held_out_voices_loss": 2.0,
             "test_held_out_voices_wer": 0.6,
             "test_held_out_voices_cer": 0.3,
         },
@@ -56,14 +58,17 @@ def test_summary_reports_mean_and_spread_over_seeds():
             "row": "echo",
             "seed": 1,
             **metrics,
+            "test_loss": 1.2,
             "test_wer": 0.5,
             "test_cer": 0.3,
+            "test_held_out_voices_loss": 2.5,
             "test_held_out_voices_wer": 0.8,
             "test_held_out_voices_cer": 0.5,
         },
     ]
     (row,) = ablate.summary(runs)
     assert row["test_held_out_voices_wer"] == {"mean": pytest.approx(0.7), "min": 0.6, "max": 0.8}
+    assert row["test_loss"] == {"mean": pytest.approx(1.1), "min": 1.0, "max": 1.2}
     assert row["wall_minutes"] == 1.0
     assert "0.700 (0.600-0.800)" in ablate.table([row], 7)
 
