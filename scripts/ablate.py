@@ -8,10 +8,11 @@ Rows (every other setting is the base run config's, `configs/train_tiny.json`, a
 - ``spectrogram``, ``waveform``: one view alone (`audio_views`);
 - ``hard_mask``: zero keys masked out (`zero_attention_epsilon=0`) instead of the soft mask;
 - ``scale_logits``: the seed's variant, zero keys' logits multiplied by epsilon (`zero_attention_mode`);
-- ``no_augmentation``: Echo trained on the clips as they are: no waveform augmentation, no SpecAugment;
+- ``no_augmentation``: Echo trained on the clips as they are (no `augmentation` section; SpecAugment, a model
+  option, stays as the base model has it);
 - ``whisper``: `WhisperForConditionalGeneration` at the same width, depth, heads and MLP width, with the same
-  tokenizer and SpecAugment settings; its fixed input is the corpus's longest clip (`max_seconds`), and it has no
-  CTC loss (Whisper has none).
+  tokenizer and SpecAugment settings; its fixed input is the corpus's longest clip (`max_seconds`) as the slowest
+  speed or tempo augmentation stretches it, and it has no CTC loss (Whisper has none).
 
 Each run trains for exactly `--steps` steps (no time cap, no checkpoints, no validation during training) and ends
 with WER/CER on the in-voice `test` split and the voice-held-out `held_out_voices` split. A finished run is
@@ -41,7 +42,7 @@ ROWS = {
     "waveform": ("waveform view only", {"audio_views": "waveform"}, {}),
     "hard_mask": ("hard zero mask (epsilon = 0)", {"zero_attention_epsilon": 0.0}, {}),
     "scale_logits": ("the seed's logit scaling of zero keys", {"zero_attention_mode": "scale_logits"}, {}),
-    "no_augmentation": ("no augmentation, no SpecAugment", {"apply_spec_augment": False}, {"augmentation": None}),
+    "no_augmentation": ("no waveform augmentation of the training clips", {}, {"augmentation": None}),
     "whisper": ("Whisper at matched width, depth and heads", None, {}),
 }
 WHISPER_KEYS = (
@@ -70,6 +71,14 @@ SPLITS = {"test": "in-voice test", "test_held_out_voices": "voice-held-out"}
 METRICS = ("loss", "wer", "cer")
 
 
+def longest_training_clip(seconds: float, augmentation: dict | None) -> float:
+    """The longest clip the collator can see: the data's longest, slowed by the slowest `speed` and `tempo`."""
+    for name in ("speed", "tempo"):
+        if augmentation and name in augmentation:
+            seconds /= augmentation[name].get("factor", [0.9, 1.1])[0]  # the augmentation module's default range
+    return seconds
+
+
 def whisper_model(echo: dict, seconds: float) -> dict:
     """The Whisper baseline's model JSON: Echo's dimensions, and a fixed input of `seconds` (whole seconds)."""
     values = {"model_type": "whisper", **{key: echo[key] for key in WHISPER_KEYS if key in echo}}
@@ -83,6 +92,7 @@ def run_configs(args: argparse.Namespace) -> list[tuple[str, int, Path]]:
     echo = json.loads(Path(base["model"]).read_text())
     corpus_params = Path(base["data"]) / "corpus_params.json"
     seconds = json.loads(corpus_params.read_text())["max_seconds"] if corpus_params.is_file() else args.whisper_seconds
+    seconds = longest_training_clip(seconds, base.get("augmentation"))
     runs = []
     for row in args.rows:
         _, overrides, run_overrides = ROWS[row]
@@ -90,6 +100,10 @@ def run_configs(args: argparse.Namespace) -> list[tuple[str, int, Path]]:
         for seed in args.seeds:
             folder = args.out / f"{row}-seed{seed}"
             folder.mkdir(parents=True, exist_ok=True)
+            changes = dict(run_overrides)
+            augmentation = changes.get("augmentation", base.get("augmentation"))
+            if augmentation:  # each seed draws its own augmentations too
+                changes["augmentation"] = {**augmentation, "seed": seed}
             (folder / "model.json").write_text(json.dumps(model, indent=2))
             training_args = {
                 **base["training_args"],
@@ -107,7 +121,7 @@ def run_configs(args: argparse.Namespace) -> list[tuple[str, int, Path]]:
                 "test_split": ["test", "held_out_voices"],
                 "max_train_minutes": None,
                 "training_args": training_args,
-                **run_overrides,
+                **changes,
             }
             for key, value in (
                 ("max_train_samples", args.max_train_samples),
@@ -121,10 +135,13 @@ def run_configs(args: argparse.Namespace) -> list[tuple[str, int, Path]]:
 
 
 def train(row: str, seed: int, folder: Path, threads: int | None = None) -> dict:
-    """Train one run in its own process (or reuse its results); returns its metrics and wall time."""
+    """Train one run in its own process, or reuse its results if it finished with the same run config and model;
+    returns its metrics and wall time."""
     results = folder / "run" / "all_results.json"
     timing = folder / "wall_seconds.json"
-    if not (results.is_file() and timing.is_file()):
+    planned = {name: json.loads((folder / f"{name}.json").read_text()) for name in ("train", "model")}
+    done = results.is_file() and timing.is_file() and json.loads(timing.read_text()).get("planned") == planned
+    if not done:
         start = time.perf_counter()
         with open(folder / "train.log", "w") as log:
             command = [sys.executable, "-m", "echo_hf.training.train", str(folder / "train.json")]
@@ -132,9 +149,9 @@ def train(row: str, seed: int, folder: Path, threads: int | None = None) -> dict
             code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
         if code:
             raise SystemExit(f"{row} seed {seed} failed (exit {code}); see {folder / 'train.log'}")
-        timing.write_text(json.dumps({"wall_seconds": round(time.perf_counter() - start, 1)}))
+        timing.write_text(json.dumps({"wall_seconds": round(time.perf_counter() - start, 1), "planned": planned}))
     metrics = json.loads(results.read_text())
-    return {"row": row, "seed": seed, **json.loads(timing.read_text()), **metrics}
+    return {"row": row, "seed": seed, "wall_seconds": json.loads(timing.read_text())["wall_seconds"], **metrics}
 
 
 def summary(runs: list[dict]) -> list[dict]:
@@ -212,13 +229,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     planned = run_configs(args)
-    threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
+    threads = max(1, len(os.sched_getaffinity(0)) // args.jobs) if args.jobs > 1 else None
     with ThreadPoolExecutor(args.jobs) as pool, tqdm(total=len(planned), desc="ablation runs", unit="run") as bar:
         futures = [pool.submit(train, row, seed, folder, threads) for row, seed, folder in planned]
         runs = []
-        for future in futures:  # in the planned order
-            runs.append(future.result())
-            bar.update()
+        try:
+            for future in futures:  # in the planned order
+                runs.append(future.result())
+                bar.update()
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # a failed run stops the ablation now, not after the queued ones
+            raise
     rows = summary(runs)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps({"runs": runs, "rows": rows, "steps": args.steps}, indent=2))

@@ -28,11 +28,16 @@ def test_rows_change_only_their_own_setting(planned):
         assert config["test_split"] == ["test", "held_out_voices"] and config["max_train_minutes"] is None
         same = {"tokenizer", "tokenizer_vocab_size", "data", "train_split"}
         assert {key: config[key] for key in same} == {key: base[key] for key in same}
-        assert config.get("augmentation") == (None if row == "no_augmentation" else base["augmentation"])
+        # Each seed draws its own augmentations; the no_augmentation row has none.
+        expected = None if row == "no_augmentation" else {**base["augmentation"], "seed": seed}
+        assert config.get("augmentation") == expected
         for key in ("learning_rate", "per_device_train_batch_size", "lr_scheduler_type", "warmup_steps"):
             assert config["training_args"][key] == base["training_args"][key]
         if row == "whisper":
             assert model["model_type"] == "whisper" and model["max_source_positions"] % 50 == 0
+            # Its fixed input holds the longest clip as the slowest speed perturbation stretches it.
+            slowest = base["augmentation"]["speed"]["factor"][0]
+            assert model["max_source_positions"] / 50 >= 8.0 / slowest
             for key in ("d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads", "encoder_ffn_dim"):
                 assert model[key] == echo[key]
         else:
@@ -76,3 +81,21 @@ def test_summary_reports_mean_and_spread_over_seeds():
 def test_one_seed_is_refused():
     with pytest.raises(SystemExit):
         ablate.parse_args(["--seeds", "0"])
+
+
+def test_a_finished_run_is_reused_only_with_the_same_config(planned, monkeypatch):
+    runs, _ = planned
+    row, seed, folder = runs[0]
+    (folder / "run").mkdir()
+    (folder / "run" / "all_results.json").write_text(json.dumps({"test_wer": 0.5}))
+    planned_files = {name: json.loads((folder / f"{name}.json").read_text()) for name in ("train", "model")}
+    (folder / "wall_seconds.json").write_text(json.dumps({"wall_seconds": 30.0, "planned": planned_files}))
+    failed = type("Completed", (), {"returncode": 1})
+    monkeypatch.setattr(ablate.subprocess, "run", lambda *args, **kwargs: failed)
+    assert ablate.train(row, seed, folder) == {"row": row, "seed": seed, "wall_seconds": 30.0, "test_wer": 0.5}
+    # The same folder planned with other steps is trained again (here: the stand-in training fails).
+    config = json.loads((folder / "train.json").read_text())
+    config["training_args"]["max_steps"] += 1
+    (folder / "train.json").write_text(json.dumps(config))
+    with pytest.raises(SystemExit, match="failed"):
+        ablate.train(row, seed, folder)
