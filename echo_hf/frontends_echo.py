@@ -137,8 +137,11 @@ def pool_zero_frames(is_zero: torch.BoolTensor, size: int, positions: int) -> to
 
 def span_mask(lengths: torch.Tensor, size: int, prob: float, span: int, min_spans: int) -> torch.BoolTensor:
     """(batch, size) mask of random spans of `span` steps inside each row's first `lengths` steps: about
-    `prob * length / span` spans per row (at least `min_spans`; none when a row is not longer than one span)."""
+    `prob * length / span` spans per row (at least `min_spans`; none when a row is not longer than one span, and
+    none at all when `prob` is 0, as in Whisper's `mask_time_prob`)."""
     lengths = lengths.to(torch.long)
+    if prob == 0:
+        return torch.zeros(lengths.shape[0], size, dtype=torch.bool, device=lengths.device)
     draws = torch.rand(lengths.shape, device=lengths.device)  # rounds the expected count up or down at random
     spans = (prob * lengths / span + draws).floor().long().clamp(min=min_spans)
     spans = torch.where(lengths > span, spans, torch.zeros_like(spans))
@@ -158,10 +161,12 @@ def spec_augment(
     waveform: torch.Tensor | None,
     frame_lengths: torch.Tensor | None,
     config: EchoConfig,
+    sample_lengths: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """SpecAugment for training (config `apply_spec_augment` and `mask_*`): time spans set to 0 in the log-mels and
     over the same samples of the waveform, frequency bands set to 0 in the log-mels. New tensors: the inputs are
-    left as they were. Spans are counted in mel frames (`hop` samples each) whichever views are present."""
+    left as they were. Spans are counted in mel frames (`hop` samples each) whichever views are present, inside each
+    clip's valid frames (`frame_lengths`, else the valid samples `sample_lengths`, else the whole batch length)."""
     hop = config.samples_per_position // config.spectrogram_stride
     if features is not None:
         batch, bins, frames = features.shape
@@ -169,6 +174,8 @@ def spec_augment(
     else:
         (batch, samples), bins, device = waveform.shape, config.num_mel_bins, waveform.device
         frames = -(-samples // hop)
+    if frame_lengths is None and sample_lengths is not None:
+        frame_lengths = -(-sample_lengths // hop)
     if frame_lengths is None:
         frame_lengths = torch.full((batch,), frames, device=device)
     time = span_mask(frame_lengths, frames, config.mask_time_prob, config.mask_time_length, config.mask_time_min_masks)
@@ -182,7 +189,7 @@ def spec_augment(
         )
         features = features.masked_fill(time[:, None, :] | bands[:, :, None], 0.0)
     if waveform is not None:
-        samples = time.repeat_interleave(hop, dim=1)
-        samples = F.pad(samples, (0, max(0, waveform.shape[1] - samples.shape[1])))[:, : waveform.shape[1]]
-        waveform = waveform.masked_fill(samples, 0.0)
+        # Mel frame f is centred on sample f * hop (centred STFT): sample s belongs to frame (s + hop // 2) // hop.
+        frame_of_sample = ((torch.arange(waveform.shape[1], device=device) + hop // 2) // hop).clamp(max=frames - 1)
+        waveform = waveform.masked_fill(time[:, frame_of_sample], 0.0)
     return features, waveform

@@ -250,7 +250,13 @@ class EchoEncoder(EchoPreTrainedModel):
             needed = {"both": "`input_features` (log-mels), `waveform`, or both", "spectrogram": "`input_features`"}
             raise ValueError(f"Echo needs audio: pass {needed.get(views, '`waveform`')} (audio_views={views!r}).")
         if self.training and self.config.apply_spec_augment:
-            input_features, waveform = spec_augment(input_features, waveform, clip_lengths(attention_mask), self.config)
+            input_features, waveform = spec_augment(
+                input_features,
+                waveform,
+                clip_lengths(attention_mask),
+                self.config,
+                sample_lengths=clip_lengths(waveform_attention_mask),
+            )
         if input_features is not None:
             hidden, lengths = self.spectrogram_frontend(input_features, clip_lengths(attention_mask))
             hidden = self.spectrogram_norm(hidden)

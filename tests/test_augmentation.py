@@ -116,6 +116,7 @@ def test_collator_augments_training_clips_never_transcripts_nor_other_splits(tmp
         ({"pitch": 0.5}, "'pitch' must be an object with a probability"),
         ({"band_limit": {"p": 0.5, "low_hz": [1500, 1900], "high_hz": [1000, 3000]}}, "must lie below high_hz"),
         ({"seed": "x"}, "seed must be an integer"),
+        ({"reverb": {"p": 0.5, "rt60_s": [0.1, 0.5]}}, r"'reverb': rt60_s must be \[low, high\] with 0.2 <= low"),
     ],
 )
 def test_bad_augmentation_settings_are_named_when_the_run_config_loads(tmp_path, section, message):

@@ -204,7 +204,6 @@ def test_fix11_precision_is_the_callers_choice(model):
     assert abs(out.loss.item() - full.loss.item()) < 0.05
 
 
-
 def test_bf16_weights_run_a_padded_batch():
     # A padded batch masks the squeeze-excitation's mean: the mask must not lift bf16 activations to float32.
     model = tiny_model().eval()

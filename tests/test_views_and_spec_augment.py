@@ -66,6 +66,26 @@ def test_span_mask_covers_about_the_asked_share_inside_each_clip():
     assert mask[1].sum() >= 10  # at least one span (min 2, possibly overlapping)
 
 
+def test_span_mask_with_probability_zero_masks_nothing():
+    # As Whisper's mask_time_prob: 0 turns masking off, whatever the fewest-masks setting.
+    assert not span_mask(torch.tensor([400, 200]), 400, prob=0.0, span=10, min_spans=2).any()
+
+
+def test_spec_augment_of_the_waveform_alone_masks_inside_each_clip():
+    config = tiny_config(apply_spec_augment=True, mask_time_prob=0.05, mask_time_min_masks=2)
+    inputs = audio_inputs([2.0, 0.5])
+    hop = config.samples_per_position // config.spectrogram_stride
+    valid = int(inputs["waveform_attention_mask"][1].sum())
+    assert not (inputs["waveform"][1, :valid] == 0).any()
+    for seed in range(10):
+        torch.manual_seed(seed)
+        _, waveform = spec_augment(
+            None, inputs["waveform"], None, config, sample_lengths=inputs["waveform_attention_mask"].sum(-1)
+        )
+        # The short clip's two masks of 10 frames fall inside its half second, not in the padding after it.
+        assert (waveform[1, :valid] == 0).sum() >= 9 * hop
+
+
 def test_spec_augment_zeroes_the_same_time_spans_in_both_views():
     config = tiny_config(apply_spec_augment=True, mask_time_prob=0.2, mask_feature_prob=0.1, mask_feature_min_masks=1)
     inputs = audio_inputs([1.0, 0.5])
@@ -81,7 +101,8 @@ def test_spec_augment_zeroes_the_same_time_spans_in_both_views():
     assert silent_frames[0].sum() >= 10
     for row in range(2):
         for frame in torch.nonzero(silent_frames[row]).flatten().tolist():
-            assert not waveform[row, frame * hop : (frame + 1) * hop].any()
+            # Mel frame f is centred on sample f * hop: its samples are the hop around it.
+            assert not waveform[row, max(0, frame * hop - hop // 2) : frame * hop + hop // 2].any()
     # Frequency bands: some mel bins are zero in every frame of the clip, the others are not.
     zero_bins = (features[0, :, :100] == 0).all(-1)
     assert 1 <= zero_bins.sum() < config.num_mel_bins

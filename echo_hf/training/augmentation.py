@@ -37,7 +37,8 @@ AUGMENTATIONS: dict[str, dict[str, tuple[tuple[float, float], float, float]]] = 
     "speed": {"factor": ((0.9, 1.1), 0.5, 2.0)},
     "tempo": {"factor": ((0.9, 1.1), 0.5, 2.0)},
     "pitch": {"semitones": ((-2.0, 2.0), -12.0, 12.0)},
-    "reverb": {"rt60_s": ((0.2, 0.8), 0.1, 2.0)},
+    # Below 0.2 s the largest rooms drawn would need walls absorbing more than all sound (pyroomacoustics refuses).
+    "reverb": {"rt60_s": ((0.2, 0.8), 0.2, 2.0)},
     "noise": {"snr_db": ((5.0, 30.0), -10.0, 60.0)},
     "band_limit": {"low_hz": ((100.0, 400.0), 20.0, 2000.0), "high_hz": ((3000.0, 5000.0), 1000.0, 7900.0)},
     "gain": {"db": ((-12.0, 6.0), -40.0, 20.0)},
@@ -163,7 +164,10 @@ class Augmenter:
             self.transforms["pitch"] = audiomentations.PitchShift(low, high, p=1.0)
         if "noise" in settings:
             low, high = settings["noise"]["snr_db"]
-            self.transforms["noise"] = audiomentations.AddColorNoise(low, high, p=1.0)
+            # Spectral decay from -6 dB/octave (brown) through -3 (pink) to 0 (white); bluer noise is not drawn.
+            self.transforms["noise"] = audiomentations.AddColorNoise(
+                low, high, min_f_decay=-6.0, max_f_decay=0.0, p=1.0
+            )
         if "band_limit" in settings:
             band = settings["band_limit"]
             self.transforms["band_limit"] = audiomentations.Compose(
