@@ -150,8 +150,7 @@ def train(row: str, seed: int, folder: Path, threads: int | None = None) -> dict
         if code:
             raise SystemExit(f"{row} seed {seed} failed (exit {code}); see {folder / 'train.log'}")
         timing.write_text(json.dumps({"wall_seconds": round(time.perf_counter() - start, 1), "planned": planned}))
-    metrics = json.loads(results.read_text())
-    return {"row": row, "seed": seed, "wall_seconds": json.loads(timing.read_text())["wall_seconds"], **metrics}
+    return collect(row, seed, folder)
 
 
 def summary(runs: list[dict]) -> list[dict]:
@@ -187,24 +186,58 @@ def table(rows: list[dict], steps: int) -> str:
 
 
 def plot(runs: list[dict], rows: list[dict], path: Path) -> None:
+    """Test loss (top) and WER (bottom) per row on each test split: bars are means, dots the seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(SPLITS), figsize=(6 * len(SPLITS), 4), sharey=True)
+    figure, axes = plt.subplots(2, len(SPLITS), figsize=(6 * len(SPLITS), 8), squeeze=False)
     names = [row["row"] for row in rows]
-    for axis, (split, title) in zip(axes, SPLITS.items(), strict=True):
-        means = [row[f"{split}_wer"]["mean"] for row in rows]
-        axis.bar(range(len(names)), means, color="#9bb7d4")
-        for index, name in enumerate(names):
-            values = [run[f"{split}_wer"] for run in runs if run["row"] == name]
-            axis.scatter([index] * len(values), values, color="black", s=14, zorder=3)
-        axis.set_xticks(range(len(names)), names, rotation=30, ha="right")
-        axis.set(title=f"{title} WER (bars: mean; dots: seeds)", ylabel="WER")
+    for column, (split, title) in enumerate(SPLITS.items()):
+        for line, metric in enumerate(("loss", "wer")):
+            axis = axes[line, column]
+            axis.bar(range(len(names)), [row[f"{split}_{metric}"]["mean"] for row in rows], color="#9bb7d4")
+            for index, name in enumerate(names):
+                values = [run[f"{split}_{metric}"] for run in runs if run["row"] == name]
+                axis.scatter([index] * len(values), values, color="black", s=14, zorder=3)
+            axis.set_xticks(range(len(names)), names, rotation=30, ha="right")
+            axis.set(title=f"{title} {metric.upper()} (bars: mean; dots: seeds)", ylabel=metric.upper())
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def plot_view_blends(out: Path, runs: list[dict], path: Path) -> bool:
+    """The learned view blend sigmoid(b) (the spectrogram's share) against the step, one line per run that has both
+    views; returns whether any run logged it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for run in runs:
+        state = out / f"{run['row']}-seed{run['seed']}" / "run" / "trainer_state.json"
+        history = json.loads(state.read_text())["log_history"] if state.is_file() else []
+        points = [(entry["step"], entry["view_blend"]) for entry in history if "view_blend" in entry]
+        if points:
+            axis.plot(*zip(*points, strict=True), label=f"{run['row']} seed {run['seed']}")
+    found = bool(axis.lines)
+    if found:
+        axis.set(xlabel="step", ylabel="sigmoid(b): spectrogram share", title="Learned view blend", ylim=(0, 1))
+        axis.legend(fontsize=8)
+        figure.tight_layout()
+        figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return found
+
+
+def collect(row: str, seed: int, folder: Path) -> dict:
+    """A finished run's metrics and wall time, as `train` returns them."""
+    timing = json.loads((folder / "wall_seconds.json").read_text())
+    metrics = json.loads((folder / "run" / "all_results.json").read_text())
+    return {"row": row, "seed": seed, "wall_seconds": timing["wall_seconds"], **metrics}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -215,6 +248,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--out", type=Path, default=Path("results/ablation"))
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at a time, sharing the cores")
+    parser.add_argument(
+        "--summary-only", action="store_true", help="rewrite the table and plots from the finished runs in --out"
+    )
     parser.add_argument("--max-train-samples", type=int, default=None, help="for a quick trial of the script")
     parser.add_argument("--max-test-samples", type=int, default=None, help="for a quick trial of the script")
     parser.add_argument(
@@ -228,6 +264,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.summary_only:
+        runs = [collect(row, seed, args.out / f"{row}-seed{seed}") for row in args.rows for seed in args.seeds]
+    else:
+        runs = run_all(args)
+    rows = summary(runs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps({"runs": runs, "rows": rows, "steps": args.steps}, indent=2))
+    (args.out / "table.md").write_text(table(rows, args.steps))
+    plot(runs, rows, args.out / "ablation.png")
+    plot_view_blends(args.out, runs, args.out / "view_blend.png")
+    print(table(rows, args.steps))
+
+
+def run_all(args: argparse.Namespace) -> list[dict]:
+    """Plan every run and train those not finished, `--jobs` at a time; returns their results in planned order."""
     planned = run_configs(args)
     threads = max(1, len(os.sched_getaffinity(0)) // args.jobs) if args.jobs > 1 else None
     with ThreadPoolExecutor(args.jobs) as pool, tqdm(total=len(planned), desc="ablation runs", unit="run") as bar:
@@ -240,12 +291,7 @@ def main(argv: list[str] | None = None) -> None:
         except BaseException:
             pool.shutdown(cancel_futures=True)  # a failed run stops the ablation now, not after the queued ones
             raise
-    rows = summary(runs)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps({"runs": runs, "rows": rows, "steps": args.steps}, indent=2))
-    (args.out / "table.md").write_text(table(rows, args.steps))
-    plot(runs, rows, args.out / "ablation.png")
-    print(table(rows, args.steps))
+    return runs
 
 
 if __name__ == "__main__":

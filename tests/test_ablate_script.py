@@ -99,3 +99,20 @@ def test_a_finished_run_is_reused_only_with_the_same_config(planned, monkeypatch
     (folder / "train.json").write_text(json.dumps(config))
     with pytest.raises(SystemExit, match="failed"):
         ablate.train(row, seed, folder)
+
+
+def test_summary_only_rewrites_the_table_and_plots_from_finished_runs(tmp_path):
+    for seed, wer in ((0, 0.4), (1, 0.6)):
+        run = tmp_path / f"echo-seed{seed}" / "run"
+        run.mkdir(parents=True)
+        metrics = {"total_parameters": 10, **{f"{split}_{m}": wer for split in ablate.SPLITS for m in ablate.METRICS}}
+        (run / "all_results.json").write_text(json.dumps(metrics))
+        (run.parent / "wall_seconds.json").write_text(json.dumps({"wall_seconds": 60.0}))
+        history = [{"step": step, "loss": 2.0, "view_blend": 0.6 + step / 1000} for step in (25, 50)]
+        (run / "trainer_state.json").write_text(json.dumps({"log_history": history}))
+    ablate.main(["--summary-only", "--rows", "echo", "--seeds", "0", "1", "--out", str(tmp_path), "--steps", "50"])
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["rows"][0]["test_wer"] == {"mean": pytest.approx(0.5), "min": 0.4, "max": 0.6}
+    assert "0.500 (0.400-0.600)" in (tmp_path / "table.md").read_text()
+    for name in ("ablation.png", "view_blend.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
