@@ -74,9 +74,16 @@ def model_card_metadata(
     """The YAML front matter the Hub reads: library, task, language, datasets and a model-index of results.
 
     A LoRA adapter (`base_model` given) is a `peft` folder and names the model it adapts, as the Hub expects."""
+    # Every test split the run scored ("test", and e.g. "test_held_out_voices" for the voices training never heard),
+    # then validation.
+    tests = sorted({key[: -len("_wer")] for key in results if key.startswith("test") and key.endswith("_wer")})
     metrics = [
-        {"type": name, "value": round(float(results[f"{split}_{name}"]), 4), "name": f"{name.upper()} ({split})"}
-        for split in ("test", "eval")
+        {
+            "type": name,
+            "value": round(float(results[f"{split}_{name}"]), 4),
+            "name": f"{name.upper()} ({split.replace('_', ' ', 1)})",
+        }
+        for split in (*tests, "eval")
         for name in ("wer", "cer")
         if f"{split}_{name}" in results
     ]

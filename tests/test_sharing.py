@@ -189,6 +189,19 @@ def test_model_card_follows_hub_conventions(training_folder, tmp_path, monkeypat
     assert "## Training data" in body and "## Training configuration" in body
 
 
+def test_model_index_names_every_test_split():
+    from echo_hf.hub import model_card_metadata
+
+    results = {"test_wer": 0.4, "test_cer": 0.2, "test_held_out_voices_wer": 0.9, "eval_wer": 0.5, "eval_loss": 1.0}
+    (result,) = model_card_metadata("echo", "echo-corpus", results)["model-index"][0]["results"]
+    assert [(metric["name"], metric["value"]) for metric in result["metrics"]] == [
+        ("WER (test)", 0.4),
+        ("CER (test)", 0.2),
+        ("WER (test held_out_voices)", 0.9),
+        ("WER (eval)", 0.5),
+    ]
+
+
 def test_card_without_known_results_has_no_model_index(tmp_path):
     model, processor = trained_echo()
     folder = tmp_path / "bare"
