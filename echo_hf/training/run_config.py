@@ -84,7 +84,7 @@ class EchoTrainingConfig:
             self.augmentation = EchoAugmentationConfig.from_dict(self.augmentation)
         if self.precision not in PRECISIONS:
             raise ValueError(f"`precision` must be one of {PRECISIONS}, got {self.precision!r}.")
-        names = [self.test_split] if isinstance(self.test_split, str) else list(self.test_split or [])
+        names = self.test_split_names()
         if len(set(names)) != len(names) or not all(isinstance(name, str) and name for name in names):
             raise ValueError(f"`test_split` must be a split name or a list of distinct ones, got {self.test_split!r}.")
         if "output_dir" not in self.training_args:
@@ -115,10 +115,13 @@ class EchoTrainingConfig:
             raise ValueError(f"{path} is missing the required key(s) {missing}.")
         return cls(**values, config_path=str(path))
 
+    def test_split_names(self) -> list:
+        """`test_split` as a list: one name, several, or none."""
+        return [self.test_split] if isinstance(self.test_split, str) else list(self.test_split or [])
+
     def test_splits(self) -> dict[str, str]:
         """Metric prefix -> split name of each test split: `test` for the first, `test_<name>` for the others."""
-        names = [self.test_split] if isinstance(self.test_split, str) else list(self.test_split or [])
-        return {("test" if index == 0 else f"test_{name}"): name for index, name in enumerate(names)}
+        return {("test" if index == 0 else f"test_{name}"): name for index, name in enumerate(self.test_split_names())}
 
     def to_dict(self) -> dict[str, Any]:
         """The config as it would be written to JSON (for the model card and the output folder)."""
