@@ -45,6 +45,8 @@ AUGMENTATIONS: dict[str, dict[str, tuple[tuple[float, float], float, float]]] = 
 }
 # Runs of at least this many exact zeros (one 10 ms hop) are silence that the augmentations keep silent.
 MIN_ZERO_RUN = 160
+# Speed perturbation reads a clip as recorded at a rate on this grid (see `Augmenter.apply`).
+SPEED_RATE_STEP_HZ = 10
 
 
 @dataclass(frozen=True)
@@ -196,9 +198,12 @@ class Augmenter:
     def apply(self, name: str, audio: np.ndarray, sampling_rate: int, rng: np.random.Generator) -> np.ndarray:
         settings = self.config.augmentations[name]
         if name == "speed":
+            # Read as if recorded at rate * factor: played `factor` times faster and higher. The rate is rounded to
+            # 10 Hz: soxr plans some arbitrary ratios for seconds (about 1 in 100 draws), a 10 Hz grid in
+            # under a millisecond, and 10 Hz in 16 kHz is a factor step of 0.000625.
             factor = rng.uniform(*settings["factor"])
-            # Read as if recorded at rate * factor: played `factor` times faster and higher.
-            return librosa.resample(audio, orig_sr=sampling_rate * factor, target_sr=sampling_rate, res_type="soxr_hq")
+            rate = max(round(sampling_rate * factor / SPEED_RATE_STEP_HZ), 1) * SPEED_RATE_STEP_HZ
+            return librosa.resample(audio, orig_sr=rate, target_sr=sampling_rate, res_type="soxr_hq")
         if name == "reverb":
             return reverberate(audio, sampling_rate, rng.uniform(*settings["rt60_s"]), rng)
         if name == "gain":
