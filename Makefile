@@ -26,7 +26,7 @@ test: install system-deps lint
 
 test-lowest:
 	$(PYTHON) -m venv --system-site-packages $(LOWEST_ENV)
-	$(LOWEST_ENV)/bin/python -m pip install --quiet $$($(PYTHON) scripts/lowest_requirements.py transformers accelerate datasets peft onnx onnxscript onnxruntime audiomentations pyroomacoustics)
+	$(LOWEST_ENV)/bin/python -m pip install --quiet $$($(PYTHON) scripts/lowest_requirements.py transformers accelerate datasets peft onnx onnxscript onnxruntime audiomentations pyroomacoustics silero-vad)
 	$(LOWEST_ENV)/bin/python -m pytest
 
 # The training run ends with WER/CER on the in-voice test split and the voice-held-out split (all_results.json, the

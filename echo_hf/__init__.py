@@ -47,6 +47,7 @@ MODEL_FILES = (
     "alignment_echo.py",
     "ctc_decoding_echo.py",
     "segmentation_echo.py",
+    "voice_activity_echo.py",
 )
 
 AutoConfig.register(EchoConfig.model_type, EchoConfig, exist_ok=True)

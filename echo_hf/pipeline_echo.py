@@ -9,7 +9,8 @@ and ffmpeg to read files, and offers no timestamps for seq2seq models. This subc
 - passes every input of the feature extractor to `generate()`;
 - reads files with soundfile and resamples with librosa (`audio_loading`), and takes a datasets audio cell of any
   datasets release (`{"bytes", "path"}`, `{"array", "sampling_rate"}` or a torchcodec `AudioDecoder`);
-- transcribes digital silence (and empty audio) as "" without running the model;
+- transcribes digital silence (and empty audio) as "" without running the model, and with `vad_threshold` every
+  clip, chunk or segment in which voice activity detection hears no speech (`voice_activity_echo`);
 - joins overlapping chunks with `chunk_merge`, and with `return_timestamps=True` returns each chunk's text with
   the span of audio it owns.
 
@@ -36,6 +37,7 @@ from .alignment_echo import attention_token_spans, ctc_forced_align, word_spans
 from .audio_loading import decode_audio, decode_audio_bytes, is_audio_decoder, load_audio_file, to_mono_float
 from .chunk_merge import merge_chunk_tokens
 from .segmentation_echo import check_segmentation, decibels, frame_rms, pause_segments, snap_to_sound
+from .voice_activity_echo import MIN_SPEECH_S, SpeechDetector, check_vad
 
 TASK = "automatic-speech-recognition"
 
@@ -71,6 +73,7 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             )
         super().__init__(model, feature_extractor=feature_extractor, tokenizer=tokenizer, **kwargs)
         self.type = "seq2seq"
+        self._detector: SpeechDetector | None = None  # loaded by the first `vad_threshold` call
 
     @property
     def _align_to(self) -> int:
@@ -91,6 +94,8 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
         min_pause_s=None,
         pause_threshold_db=None,
         snap_words_to_sound=None,
+        vad_threshold=None,
+        vad_min_speech_s=None,
         **kwargs,
     ):
         for unsupported in ("return_language", "decoder_kwargs"):
@@ -112,6 +117,7 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             raise ValueError("`min_pause_s` and `pause_threshold_db` tune `segment_at_pauses=True`; pass it too.")
         if segment_at_pauses:
             check_segmentation(**segmentation)
+        check_vad(vad_threshold, vad_min_speech_s)
         preprocess, forward, postprocess = super()._sanitize_parameters(ignore_warning=True, **kwargs)
         if return_timestamps == "word":
             if self._word_alignment() is None:
@@ -130,6 +136,9 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             preprocess["stride_length_s"] = stride_length_s
         if segment_at_pauses:
             preprocess["segmentation"] = segmentation
+        if vad_threshold is not None:
+            min_speech_s = MIN_SPEECH_S if vad_min_speech_s is None else vad_min_speech_s
+            preprocess["vad"] = (vad_threshold, min_speech_s)
         if return_timestamps is not None:
             postprocess["return_timestamps"] = return_timestamps
         return preprocess, forward, postprocess
@@ -143,12 +152,13 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
         stride_length_s=None,
         segmentation: dict | None = None,
         word_levels: bool = False,
+        vad: tuple[float, float] | None = None,
     ):
         audio = self._as_audio(inputs)
         limit = self.max_samples()
         rate = self.feature_extractor.sampling_rate
         if segmentation is not None:
-            yield from self._segments(audio, segmentation, word_levels)
+            yield from self._segments(audio, segmentation, word_levels, vad)
             return
         if not chunk_length_s:
             if audio.shape[0] > limit:
@@ -157,7 +167,7 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
                     "at once: pass `segment_at_pauses=True` to cut it at its pauses, or `chunk_length_s` (e.g. "
                     f"`chunk_length_s={limit / rate / 2:g}`) to transcribe it in overlapping chunks."
                 )
-            yield {**self._features(audio, word_levels), "is_last": True, "stride": None, "chunk_start": 0,
+            yield {**self._features(audio, word_levels, vad), "is_last": True, "stride": None, "chunk_start": 0,
                    "overlap_silent": True}  # fmt: skip
             return
 
@@ -174,7 +184,7 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             # The audio this chunk shares with the previous one (whose right stride is never 0 here).
             shared = audio[start : start + left + right] if start else audio[:0]
             yield {
-                **self._features(chunk, word_levels),
+                **self._features(chunk, word_levels, vad),
                 "is_last": is_last,
                 "stride": (chunk.shape[0], left if start else 0, 0 if is_last else right),
                 "chunk_start": start,
@@ -183,7 +193,7 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             if is_last:
                 break
 
-    def _segments(self, audio: np.ndarray, segmentation: dict, word_levels: bool):
+    def _segments(self, audio: np.ndarray, segmentation: dict, word_levels: bool, vad: tuple | None):
         """One item per stretch of speech between pauses (`segmentation_echo`), each with its speech's span."""
         rate = self.feature_extractor.sampling_rate
         segments = pause_segments(audio, rate, self.max_samples(), **segmentation)
@@ -192,7 +202,7 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
                    "overlap_silent": True, "segment": (0, audio.shape[0])}  # fmt: skip
         for index, segment in enumerate(segments):
             yield {
-                **self._features(audio[segment.cut_start : segment.cut_end], word_levels),
+                **self._features(audio[segment.cut_start : segment.cut_end], word_levels, vad),
                 "is_last": index == len(segments) - 1,
                 "stride": None,
                 "chunk_start": segment.cut_start,
@@ -240,10 +250,13 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             f'{{"raw": array, "sampling_rate": rate}} dict, or a datasets audio cell; got {type(inputs).__name__}.'
         )
 
-    def _features(self, audio: np.ndarray, word_levels: bool = False) -> dict:
-        """Both views of one slice, and whether it is digital silence (empty audio counts as silence); with
-        `word_levels`, its frame levels too, which word timestamps snap to."""
+    def _features(self, audio: np.ndarray, word_levels: bool = False, vad: tuple[float, float] | None = None) -> dict:
+        """Both views of one slice, and whether it is silent: digital silence (empty audio counts), or, with
+        `vad_threshold`, less than `vad_min_speech_s` of speech heard; with `word_levels`, its frame levels too,
+        which word timestamps snap to."""
         silent, audio_length = not np.any(audio), audio.shape[0]
+        if not silent and vad is not None:
+            silent = not self._speech_detector().hears_speech(audio, *vad)
         levels = {}
         if word_levels:  # (1, frames) RMS, a tensor so batches pad it in time like the views (0: silence)
             levels["frame_rms"] = torch.from_numpy(frame_rms(audio, self.feature_extractor.hop_length)).float()[None]
@@ -255,6 +268,12 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
         if self.dtype is not None:
             processed = processed.to(dtype=self.dtype)  # casts the float views only
         return {**processed, "is_silent": silent, "num_samples": audio_length, **levels}
+
+    def _speech_detector(self) -> SpeechDetector:
+        """The voice activity detector, loaded on first use."""
+        if self._detector is None:
+            self._detector = SpeechDetector(self.feature_extractor.sampling_rate)
+        return self._detector
 
     # ---------------------------------------------------------------------------------------------- batching
 

@@ -70,9 +70,11 @@ def transcribe_file(
     generate_kwargs: dict,
     stride_length_s: float | None = None,
     word_timestamps: bool = False,
+    vad_threshold: float | None = None,
 ) -> dict:
     """{"file", "text", "chunks": [{"text", "timestamp": (start, end)}]} for one file: a chunk per transcribed piece
-    of audio (a pause-separated segment of a long file), or per word with `word_timestamps`."""
+    of audio (a pause-separated segment of a long file), or per word with `word_timestamps`; with `vad_threshold`,
+    a piece in which voice activity detection hears no speech is left empty."""
     audio = load_audio_file(path, asr.feature_extractor.sampling_rate)
     segment = not chunk_length_s and audio.shape[0] > asr.max_samples()
     result = asr(
@@ -82,6 +84,7 @@ def transcribe_file(
         batch_size=batch_size,
         return_timestamps="word" if word_timestamps else True,
         generate_kwargs=generate_kwargs,
+        **({"vad_threshold": vad_threshold} if vad_threshold is not None else {}),
     )
     return {"file": str(path), "text": result["text"], "chunks": result["chunks"]}
 
@@ -163,6 +166,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="leave a piece empty when its mean CTC blank probability is above this (e.g. 0.8)",
     )
+    parser.add_argument(
+        "--vad-threshold",
+        type=float,
+        default=None,
+        help="leave a piece empty when voice activity detection (Silero, the vad extra) hears no speech in it at "
+        "this probability (e.g. 0.4)",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=None, help="most tokens per chunk")
     parser.add_argument("--device", default=None, help='where the model runs, e.g. "cpu", "cuda", "cuda:1", "mps"')
     parser.add_argument(
@@ -208,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                 generate_kwargs,
                 args.stride_length_s,
                 args.word_timestamps,
+                args.vad_threshold,
             )
         except (FileNotFoundError, ValueError) as error:
             print(f"echo-transcribe: skipping {str(path)!r}: {error}", file=sys.stderr)

@@ -1,5 +1,5 @@
-"""echo-transcribe: files and folders, text/json/srt/vtt, long files cut at pauses or chunked, the CTC options, bad
-files reported and skipped."""
+"""echo-transcribe: files and folders, text/json/srt/vtt, long files cut at pauses or chunked, the CTC options, voice
+activity detection, bad files reported and skipped."""
 
 import json
 import subprocess
@@ -87,6 +87,17 @@ def test_silence_file_gives_an_empty_line(model_dir, tmp_path, capsys):
     sf.write(path, np.zeros(RATE * 2, np.float32), RATE)
     assert main([str(model_dir), str(path)]) == 0
     assert capsys.readouterr().out == "\n"
+
+
+def test_vad_threshold_empties_a_tone_and_keeps_speech(model_dir, audio_dir, tmp_path, capsys):
+    tone = tmp_path / "tone.wav"
+    sf.write(tone, 0.3 * np.sin(2 * np.pi * 440 * np.arange(RATE * 2) / RATE), RATE)
+    assert main([str(model_dir), str(tone)]) == 0
+    assert capsys.readouterr().out.strip()  # the model reads words into a tone
+    assert main([str(model_dir), str(tone), str(audio_dir / "clip0.wav"), "--vad-threshold", "0.4"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{tone}\t", f"{audio_dir / 'clip0.wav'}\t{clips()[1][0]}"]
+    assert main([str(model_dir), str(tone), "--vad-threshold", "2"]) == 1
+    assert "speech probability in (0, 1)" in capsys.readouterr().err
 
 
 def test_runs_as_a_module(model_dir, audio_dir):
