@@ -1,22 +1,27 @@
 """Long recordings: test-split clips joined into one recording, transcribed whole, against each clip alone.
 
     python scripts/long_audio.py runs/demo data/echo-corpus --clips 100
+    python scripts/long_audio.py runs/demo data/echo-corpus --split validation --min-pause-s 0.3 0.4 0.5 --paused-only
 
 Two recordings of the same clips in the same order: one with natural pauses (0.4-1.2 s of quiet room tone between
 clips), cut by `segment_at_pauses=True`; one with no pause longer than 0.1 s, through `chunk_length_s` (and, for
 comparison, `segment_at_pauses`, which then has to cut inside speech). WER is over the whole recording against the
 clips' transcripts joined; the baseline is the same model transcribing each clip alone. A segment's times are
 checked against the clip it overlaps most: that clip's sound, from where it was placed, trimmed of its leading and
-trailing quiet (`librosa.effects.trim`, 40 dB). Writes results/long_audio/long_audio.{json,md}.
+trailing quiet (`librosa.effects.trim`, 40 dB). `--min-pause-s` gives a row per value of `segment_at_pauses`'s
+shortest pause (tune it on the validation split). Writes OUT/long_audio.{json,md}.
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 import librosa
 import numpy as np
 from non_speech import at_level, coloured_noise
 from quality_data import corpus_clips, load_asr, save_report, transcribe, word_error_rates
+
+from echo_hf.segmentation_echo import MIN_PAUSE_S
 
 RATE = 16000
 
@@ -56,6 +61,9 @@ def main() -> None:
     parser.add_argument("model")
     parser.add_argument("corpus")
     parser.add_argument("--clips", type=int, default=100)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--min-pause-s", type=float, nargs="+", default=[MIN_PAUSE_S])
+    parser.add_argument("--paused-only", action="store_true", help="skip the recording without pauses")
     parser.add_argument("--chunk-length-s", type=float, nargs="+", default=[8.0, 16.0])
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
@@ -63,38 +71,46 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     model, processor, asr = load_asr(args.model)
-    clips, references = corpus_clips(args.corpus, "test", args.clips)
+    clips, references = corpus_clips(args.corpus, args.split, args.clips)
     alone, _ = transcribe(model, processor, clips, args.batch_size)
     baseline = word_error_rates(alone, references)
     reference = " ".join(references)
     rows = [{"recording": "each clip alone", "method": "", "seconds": None, **baseline}]
     paused, spans = join(clips, (0.4, 1.2), rng)
-    result = asr(paused, segment_at_pauses=True, return_timestamps=True, batch_size=args.batch_size)
-    errors = np.abs(np.array(boundary_errors(spans, result["chunks"])))
-    timing = {
-        "segments": len(result["chunks"]),
-        "median_boundary_error_s": round(float(np.median(errors)), 3),
-        "within_0.2s": round(float(np.mean(errors <= 0.2)), 3),
-    }
-    rows.append({"recording": "natural pauses", "method": "segment_at_pauses", "seconds": round(len(paused) / RATE),
-                 **word_error_rates([result["text"]], [reference]), **timing})  # fmt: skip
+    for min_pause_s in args.min_pause_s:
+        result = asr(paused, segment_at_pauses=True, min_pause_s=min_pause_s, return_timestamps=True,
+                     batch_size=args.batch_size)  # fmt: skip
+        errors = np.abs(np.array(boundary_errors(spans, result["chunks"])))
+        timing = {
+            "segments": len(result["chunks"]),
+            "median_boundary_error_s": round(float(np.median(errors)), 3),
+            "within_0.2s": round(float(np.mean(errors <= 0.2)), 3),
+            "boundary_errors_s": errors.tolist(),
+        }
+        rows.append({"recording": "natural pauses", "method": f"segment_at_pauses, min_pause_s={min_pause_s:g}",
+                     "seconds": round(len(paused) / RATE), **word_error_rates([result["text"]], [reference]),
+                     **timing})  # fmt: skip
     tight, _ = join(clips, (0.0, 0.1), rng)
+    if args.paused_only:
+        args.chunk_length_s = []
     methods = {f"chunk_length_s={length:g}": {"chunk_length_s": length} for length in args.chunk_length_s}
     for length in args.chunk_length_s:  # joint decoding stops a chunk's decoder from running on past the audio
         methods[f"chunk_length_s={length:g}, ctc_weight=0.5"] = {"chunk_length_s": length,
                                                                   "generate_kwargs": {"ctc_weight": 0.5}}  # fmt: skip
-    methods["segment_at_pauses"] = {"segment_at_pauses": True}
+    if not args.paused_only:
+        methods["segment_at_pauses"] = {"segment_at_pauses": True}
     for name, options in methods.items():
         text = asr(tight, batch_size=args.batch_size, **options)["text"]
         rows.append({"recording": "pauses <= 0.1 s", "method": name, "seconds": round(len(tight) / RATE),
                      **word_error_rates([text], [reference])})  # fmt: skip
     for row in rows:
         row["wer_minus_alone"] = round(row["wer"] - baseline["wer"], 4)
-        print(row)
-    report = {"model": args.model, "clips": len(clips), "rows": rows, "boundary_errors_s": errors.tolist()}
+        print({key: value for key, value in row.items() if key != "boundary_errors_s"})
+    report = {"model": args.model, "split": args.split, "clips": len(clips), "rows": rows}
+    command = " ".join(sys.argv[1:])
     lines = [
-        f"{len(clips)} in-voice test clips of `{args.corpus}` as one recording, through `{args.model}` "
-        f"(`python scripts/long_audio.py {args.model} {args.corpus} --clips {args.clips}`). One run.",
+        f"{len(clips)} in-voice {args.split}-split clips of `{args.corpus}` as one recording, through `{args.model}` "
+        f"(`python scripts/long_audio.py {command}`). One run.",
         "",
         "| recording | how | length | WER | CER | WER - alone |",
         "|---|---|---:|---:|---:|---:|",
@@ -105,8 +121,12 @@ def main() -> None:
             for row in rows
         ),
         "",
-        f"Segments at pauses: {timing['segments']} for {len(clips)} clips; clip boundaries (start and end) within "
-        f"0.2 s of their segment's: {timing['within_0.2s']:.1%}; median error {timing['median_boundary_error_s']} s.",
+        *(
+            f"Segments at pauses, min_pause_s={min_pause_s:g}: {row['segments']} for {len(clips)} clips; clip "
+            f"boundaries (start and end) within 0.2 s of their segment's: {row['within_0.2s']:.1%}; median error "
+            f"{row['median_boundary_error_s']} s."
+            for min_pause_s, row in zip(args.min_pause_s, rows[1:], strict=False)
+        ),
         "",
     ]
     save_report(args.out, "long_audio", report, lines)

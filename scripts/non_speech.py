@@ -1,18 +1,22 @@
 """Non-speech in, nothing out: 100 generated clips of noise, tones, chords, clicks, hum and dithered silence, and
-speech under background noise, transcribed with and without `no_speech_threshold`.
+speech under background noise, transcribed with and without `no_speech_threshold` (the CTC head's blank posterior)
+and `vad_threshold` (voice activity detection, as the ASR pipeline applies it).
 
-    python scripts/non_speech.py runs/demo data/echo-corpus --thresholds 0.6 0.7 0.8 0.9
+    python scripts/non_speech.py runs/demo data/echo-corpus --thresholds 0.7 --vad-thresholds 0.4
 
-For each threshold (and none): the share of non-speech clips with an empty transcript, the share that reach the
-model's most tokens without ending, and WER of the in-voice test split clean and with white or pink noise at 20 and
-10 dB SNR, to show the threshold does not drop speech. Writes results/non_speech/non_speech.{json,md}.
+For each pair of settings (each also off): the share of non-speech clips with an empty transcript, the share that
+reach the model's most tokens without ending, and WER of the in-voice test split clean and with white or pink noise
+at 20 and 10 dB SNR, to show the settings do not drop speech. Writes results/non_speech/non_speech.{json,md}.
 """
 
 import argparse
+import itertools
 from pathlib import Path
 
 import numpy as np
 from quality_data import corpus_clips, load_asr, save_report, transcribe, word_error_rates
+
+from echo_hf.voice_activity_echo import MIN_SPEECH_S
 
 RATE = 16000
 
@@ -70,6 +74,10 @@ def non_speech_clips(count: int, seed: int) -> tuple[list[np.ndarray], list[str]
     return clips, names
 
 
+def setting(value: float | None) -> str:
+    return "off" if value is None else f"{value:g}"
+
+
 def with_noise(audio: list[np.ndarray], snr_db: float, exponent: float, seed: int) -> list[np.ndarray]:
     """Each clip plus noise of the given colour at `snr_db` below the clip's own RMS."""
     rng = np.random.default_rng(seed)
@@ -87,7 +95,8 @@ def main() -> None:
     parser.add_argument("corpus")
     parser.add_argument("--clips", type=int, default=100, help="non-speech clips")
     parser.add_argument("--speech-clips", type=int, default=100, help="test-split clips, clean and noisy")
-    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.6, 0.7, 0.8, 0.9])
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.7], help="no_speech_threshold values")
+    parser.add_argument("--vad-thresholds", type=float, nargs="+", default=[0.4], help="vad_threshold values")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("results/non_speech"))
@@ -100,14 +109,16 @@ def main() -> None:
         for exponent, colour in ((0, "white"), (1, "pink")):
             conditions[f"{colour} {snr} dB"] = with_noise(speech, snr, exponent, args.seed)
     rows = []
-    for threshold in [None, *args.thresholds]:
+    for vad_threshold, threshold in itertools.product([None, *args.vad_thresholds], [None, *args.thresholds]):
         options = {} if threshold is None else {"no_speech_threshold": threshold}
+        if vad_threshold is not None:
+            options["vad"] = (vad_threshold, MIN_SPEECH_S)
         texts, at_limit = transcribe(model, processor, noise, args.batch_size, **options)
         empty = [not text.strip() for text in texts]
         by_kind = {kind: float(np.mean([e for e, k in zip(empty, kinds, strict=True) if k == kind])) for kind in
                    dict.fromkeys(kinds)}  # fmt: skip
-        row = {"threshold": threshold, "empty": float(np.mean(empty)), "at_limit": at_limit / len(noise),
-               "empty_by_kind": by_kind}  # fmt: skip
+        row = {"threshold": threshold, "vad_threshold": vad_threshold, "empty": float(np.mean(empty)),
+               "at_limit": at_limit / len(noise), "empty_by_kind": by_kind}  # fmt: skip
         for name, audio in conditions.items():
             hypotheses, _ = transcribe(model, processor, audio, args.batch_size, **options)
             row[f"wer {name}"] = word_error_rates(hypotheses, references)["wer"]
@@ -117,22 +128,25 @@ def main() -> None:
     names = list(conditions)
     lines = [
         f"Non-speech and noisy speech through `{args.model}` (`python scripts/non_speech.py {args.model} "
-        f"{args.corpus}`): {len(noise)} non-speech clips; WER on {len(speech)} in-voice test clips. One run.",
+        f"{args.corpus}`): {len(noise)} non-speech clips; WER on {len(speech)} in-voice test clips. One run. "
+        f"`vad_threshold` counts a clip as speech from {MIN_SPEECH_S} s of it.",
         "",
-        "| no_speech_threshold | empty | at the limit | " + " | ".join(f"WER {name}" for name in names) + " |",
-        "|---|---:|---:|" + "---:|" * len(names),
+        "| vad_threshold | no_speech_threshold | empty | at the limit | "
+        + " | ".join(f"WER {name}" for name in names)
+        + " |",
+        "|---|---|---:|---:|" + "---:|" * len(names),
         *(
-            f"| {row['threshold'] if row['threshold'] is not None else 'off'} | {row['empty']:.0%} | "
+            f"| {setting(row['vad_threshold'])} | {setting(row['threshold'])} | {row['empty']:.0%} | "
             f"{row['at_limit']:.0%} | " + " | ".join(f"{row[f'wer {name}']:.3f}" for name in names) + " |"
             for row in rows
         ),
         "",
         "Empty transcripts by kind of sound:",
         "",
-        "| no_speech_threshold | " + " | ".join(dict.fromkeys(kinds)) + " |",
-        "|---|" + "---:|" * len(set(kinds)),
+        "| vad_threshold | no_speech_threshold | " + " | ".join(dict.fromkeys(kinds)) + " |",
+        "|---|---|" + "---:|" * len(set(kinds)),
         *(
-            f"| {row['threshold'] if row['threshold'] is not None else 'off'} | "
+            f"| {setting(row['vad_threshold'])} | {setting(row['threshold'])} | "
             + " | ".join(f"{share:.0%}" for share in row["empty_by_kind"].values())
             + " |"
             for row in rows

@@ -15,6 +15,7 @@ from echo_hf.corpus.held_out import HELD_OUT_VARIANTS, default_corpus_params, he
 from echo_hf.corpus.speech import SAMPLE_RATE, synthesize
 from echo_hf.training.metrics import load_echo_wer
 from echo_hf.training.speech_datasets import AUDIO, TEXT, load_speech_dataset
+from echo_hf.voice_activity_echo import SpeechDetector
 
 
 def load_asr(model_path: str):
@@ -53,18 +54,30 @@ def word_error_rates(hypotheses: list[str], references: list[str]) -> dict[str, 
     return {"wer": round(float(scores["wer"]), 4), "cer": round(float(scores["cer"]), 4)}
 
 
-def transcribe(model, processor, audio: list, batch_size: int, **generate_options) -> tuple[list[str], int]:
-    """Transcripts of `audio` by batched `generate`, and how many reached the model's most tokens without ending."""
+def transcribe(
+    model, processor, audio: list, batch_size: int, vad: tuple[float, float] | None = None, **generate_options
+) -> tuple[list[str], int]:
+    """Transcripts of `audio` by batched `generate`, and how many reached the model's most tokens without ending.
+
+    With `vad` = (threshold, min_speech_s), a clip in which voice activity detection hears less speech is "" without
+    decoding, as the ASR pipeline's `vad_threshold` has it (`SpeechDetector.hears_speech`)."""
     extractor = processor.feature_extractor
-    texts, at_limit = [], 0
+    heard = list(range(len(audio)))
+    if vad is not None:
+        detector = SpeechDetector(extractor.sampling_rate)
+        heard = [index for index, clip in enumerate(audio) if detector.hears_speech(clip, *vad)]
+    texts, at_limit = [""] * len(audio), 0
     limit = model.config.max_target_positions
-    for start in tqdm(range(0, len(audio), batch_size), desc=str(generate_options or "greedy"), leave=False):
-        batch = extractor(audio[start : start + batch_size], sampling_rate=extractor.sampling_rate, return_tensors="pt")
+    description = str({**generate_options, **({"vad": vad} if vad else {})} or "greedy")
+    for start in tqdm(range(0, len(heard), batch_size), desc=description, leave=False):
+        indices = heard[start : start + batch_size]
+        batch = extractor([audio[i] for i in indices], sampling_rate=extractor.sampling_rate, return_tensors="pt")
         with torch.inference_mode():
             tokens = model.generate(**batch, max_length=limit, **generate_options)
         ended = (tokens[:, 1:] == model.config.eos_token_id).any(-1)
         at_limit += int((~ended & (tokens.shape[1] >= limit)).sum())
-        texts.extend(processor.batch_decode(tokens, skip_special_tokens=True))
+        for index, text in zip(indices, processor.batch_decode(tokens, skip_special_tokens=True), strict=True):
+            texts[index] = text
     return texts, at_limit
 
 
