@@ -93,6 +93,7 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
         segment_at_pauses=None,
         min_pause_s=None,
         pause_threshold_db=None,
+        max_segment_s=None,
         snap_words_to_sound=None,
         vad_threshold=None,
         vad_min_speech_s=None,
@@ -113,10 +114,19 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             for name, value in (("min_pause_s", min_pause_s), ("threshold_db", pause_threshold_db))
             if value is not None
         }
-        if segmentation and not segment_at_pauses:
-            raise ValueError("`min_pause_s` and `pause_threshold_db` tune `segment_at_pauses=True`; pass it too.")
+        if (segmentation or max_segment_s is not None) and not segment_at_pauses:
+            raise ValueError(
+                "`min_pause_s`, `pause_threshold_db` and `max_segment_s` tune `segment_at_pauses=True`; pass it too."
+            )
         if segment_at_pauses:
             check_segmentation(**segmentation)
+        if max_segment_s is not None:
+            limit = self.max_samples() / self.feature_extractor.sampling_rate
+            if not 0 < max_segment_s <= limit:
+                raise ValueError(
+                    f"`max_segment_s` must be above 0 and at most the {limit:g} s the model takes, got {max_segment_s}."
+                )
+            segmentation["max_segment_s"] = max_segment_s
         check_vad(vad_threshold, vad_min_speech_s)
         preprocess, forward, postprocess = super()._sanitize_parameters(ignore_warning=True, **kwargs)
         if return_timestamps == "word":
@@ -194,9 +204,13 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
                 break
 
     def _segments(self, audio: np.ndarray, segmentation: dict, word_levels: bool, vad: tuple | None):
-        """One item per stretch of speech between pauses (`segmentation_echo`), each with its speech's span."""
+        """One item per stretch of speech between pauses (`segmentation_echo`), each with its speech's span; a stretch
+        longer than `max_segment_s` (default: what the model takes) is cut at its quietest frames."""
         rate = self.feature_extractor.sampling_rate
-        segments = pause_segments(audio, rate, self.max_samples(), **segmentation)
+        segmentation = dict(segmentation)
+        max_segment_s = segmentation.pop("max_segment_s", None)
+        longest = self.max_samples() if max_segment_s is None else round(max_segment_s * rate)
+        segments = pause_segments(audio, rate, longest, **segmentation)
         if not segments:  # quiet throughout: one empty item, transcribed as ""
             yield {**self._features(audio[:0], word_levels), "is_last": True, "stride": None, "chunk_start": 0,
                    "overlap_silent": True, "segment": (0, audio.shape[0])}  # fmt: skip

@@ -113,6 +113,22 @@ def test_segment_at_pauses_transcribes_each_pause_separated_clip_as_alone_with_i
         assert abs(chunk["timestamp"][0] - start) <= 0.1 and abs(chunk["timestamp"][1] - end) <= 0.1
 
 
+def test_max_segment_s_cuts_long_speech_into_pieces_no_longer(asr):
+    audio, _ = recording([0, 1])
+    result = asr(audio, segment_at_pauses=True, max_segment_s=0.8, return_timestamps=True)
+    expected = pause_segments(audio, RATE, round(0.8 * RATE))
+    assert [chunk["timestamp"] for chunk in result["chunks"]] == [
+        (round(s.start / RATE, 3), round(s.end / RATE, 3)) for s in expected
+    ]
+    assert len(expected) > 2 and all(s.cut_end - s.cut_start <= 0.8 * RATE for s in expected)
+    limit = asr.max_samples() / RATE
+    for bad in (0, limit + 1):
+        with pytest.raises(ValueError, match="max_segment_s"):
+            asr(audio, segment_at_pauses=True, max_segment_s=bad)
+    with pytest.raises(ValueError, match="segment_at_pauses=True"):
+        asr(audio, max_segment_s=1.0)
+
+
 def test_word_timestamps_of_segments_are_in_the_recordings_time(asr):
     audio, _ = recording([1, 2])
     result = asr(audio, segment_at_pauses=True, return_timestamps="word")
