@@ -1,15 +1,18 @@
 """How close Echo's word timestamps are, on speech with exactly known word boundaries from held-out voices.
 
     python scripts/word_timestamps.py runs/demo [--utterances 60] [--seed 0] [--alignment ctc|attention]
+        [--no-snap] [--ctc-weight 0.3]
 
 Each utterance is a held-out sentence (outside the bundled corpus's splits) whose words espeak-ng speaks one at a
-time with one of the 13 `en-us` variants the corpus never uses (`echo_hf.corpus.held_out`). Each word is trimmed to
-its sound (40 dB below its peak) and the words are joined with random 0-300 ms gaps of silence, so every word's start
-and end is known to the sample. `pipeline(..., return_timestamps="word")` transcribes the utterances; recognised
-words that match a reference word (after text normalisation, in order: difflib's matching blocks) are scored by the
-error of their start and end. `--alignment attention` drops the model's CTC head first, so the times come from DTW
-over the cross-attention of `alignment_heads`, as for a model trained without one. Writes
-OUT/word_timestamps[_attention].json, .md and a PNG histogram of the errors.
+time with one of the 13 `en-us` variants the corpus never uses (`echo_hf.corpus.held_out`). Each word is cut to its
+sound (from its first to its last sample within 40 dB of its peak) and the words are joined with random 0-300 ms
+gaps of silence, so every word's start and end is known to the sample. `pipeline(..., return_timestamps="word")`
+transcribes the utterances; recognised words that match a reference word (after text normalisation, in order:
+difflib's matching blocks) are scored by the error of their start and end. `--alignment attention` drops the
+model's CTC head first, so the times come from DTW over the cross-attention of `alignment_heads`, as for a model
+trained without one. `--ctc-weight` decodes with joint CTC/attention scoring, which ends the decoder's loops (whose
+extra words would be squeezed into the audio). Writes OUT/word_timestamps[_attention][_raw][_ctcW].json, .md and a
+PNG histogram of the errors.
 """
 
 import argparse
@@ -32,8 +35,11 @@ def utterance(words: list[str], voice: str, rng: np.random.Generator) -> tuple[n
     pieces, bounds, cursor = [np.zeros(round(0.2 * SAMPLE_RATE), np.float32)], [], round(0.2 * SAMPLE_RATE)
     for index, word in enumerate(words):
         audio, rate = espeak(word, voice, rng)
-        audio, _ = librosa.effects.trim(np.asarray(audio, np.float32), top_db=40)
-        audio = librosa.resample(audio, orig_sr=rate, target_sr=SAMPLE_RATE).astype(np.float32)
+        audio = librosa.resample(np.asarray(audio, np.float32), orig_sr=rate, target_sr=SAMPLE_RATE)
+        # Cut to the word's sound, to the sample: its first and last samples within 40 dB of its peak. (Trimming by
+        # librosa's 2048-sample frames would leave up to ~70 ms of quiet at each end inside the "true" word.)
+        sound = np.flatnonzero(np.abs(audio) >= np.abs(audio).max() * 10 ** (-40 / 20))
+        audio = audio[sound[0] : sound[-1] + 1].astype(np.float32)
         audio *= 0.5 / max(float(np.abs(audio).max()), 1e-6)
         bounds.append((cursor / SAMPLE_RATE, (cursor + len(audio)) / SAMPLE_RATE))
         gap = np.zeros(round(rng.uniform(0.0, 0.3) * SAMPLE_RATE) if index < len(words) - 1 else 0, np.float32)
@@ -64,9 +70,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--alignment", choices=("ctc", "attention"), default="ctc")
     parser.add_argument("--no-snap", action="store_true", help="keep the alignment's own edges (snap_words_to_sound)")
+    parser.add_argument("--ctc-weight", type=float, default=None, help="joint CTC/attention decoding (CTC alignment)")
     parser.add_argument("--out", type=Path, default=Path("results/word_timestamps"))
     args = parser.parse_args()
     name = "word_timestamps" + ("" if args.alignment == "ctc" else "_attention") + ("_raw" if args.no_snap else "")
+    name += f"_ctc{args.ctc_weight:g}" if args.ctc_weight else ""
     rng = np.random.default_rng(args.seed)
     sentences = held_out_sentences({"word_timestamps": args.utterances}, default_corpus_params())["word_timestamps"]
     audio, bounds, references = [], [], []
@@ -81,7 +89,9 @@ def main() -> None:
     if args.alignment == "attention":
         model.ctc_head = None  # the pipeline then aligns with cross-attention
     start = time.perf_counter()
-    outputs = asr(audio, batch_size=args.batch_size, return_timestamps="word", snap_words_to_sound=not args.no_snap)
+    decoding = {"generate_kwargs": {"ctc_weight": args.ctc_weight}} if args.ctc_weight else {}
+    outputs = asr(audio, batch_size=args.batch_size, return_timestamps="word", snap_words_to_sound=not args.no_snap,
+                  **decoding)  # fmt: skip
     seconds = time.perf_counter() - start
     errors = [
         e
@@ -106,6 +116,8 @@ def main() -> None:
         "seed": args.seed,
         "alignment": args.alignment,
         "snapped_to_sound": not args.no_snap,
+        "ctc_weight": args.ctc_weight,
+        "errors_s": [[round(start, 4), round(end, 4)] for start, end in errors],  # predicted - true, per word
     }
     method = "CTC forced alignment" if args.alignment == "ctc" else "DTW over cross-attention, CTC head dropped"
     method += ", edges kept as aligned" if args.no_snap else ", edges snapped to the sound"
@@ -113,7 +125,7 @@ def main() -> None:
         f"Word timestamps of `{args.model}` ({method}) on {len(audio)} utterances of held-out voices, "
         f"words spoken one at a time and joined with 0-300 ms gaps (`python scripts/word_timestamps.py {args.model} "
         f"--utterances {args.utterances} --seed {args.seed} --alignment {args.alignment}"
-        f"{' --no-snap' if args.no_snap else ''}`). "
+        f"{' --no-snap' if args.no_snap else ''}{f' --ctc-weight {args.ctc_weight:g}' if args.ctc_weight else ''}`). "
         f"Scored: the {len(errors)} of {reference_words} "
         "reference words that the transcript got right.",
         "",
