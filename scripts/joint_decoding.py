@@ -2,8 +2,9 @@
 
     python scripts/joint_decoding.py runs/demo data/echo-corpus --clips 200 --weights 0 0.3 0.5
 
-Every row decodes the same clips (the corpus's in-voice test split, and sentences it does not hold spoken by
-held-out espeak-ng voices) with the same model; only the search and `ctc_weight` change. "At the limit" counts
+Every row decodes the same clips (the corpus's in-voice test split and its voice-held-out split, and sentences the
+corpus does not hold spoken by held-out espeak-ng variants) with the same model; only the search and `ctc_weight`
+change. "At the limit" counts
 outputs that end without an end of text, at the model's most tokens: the runaway loops joint decoding should end.
 Writes results/joint_decoding/joint_decoding.{json,md}.
 """
@@ -32,7 +33,8 @@ def main() -> None:
     model, processor, _ = load_asr(args.model)
     sets = {
         "test (in-voice)": corpus_clips(args.corpus, "test", args.clips),
-        "held-out voices": held_out_clips(args.clips),
+        "held_out_voices (voice-held-out)": corpus_clips(args.corpus, "held_out_voices", args.clips),
+        "held-out sentences and espeak variants": held_out_clips(args.clips),
     }
     rows = []
     for name, (audio, references) in sets.items():
