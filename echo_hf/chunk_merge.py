@@ -3,7 +3,8 @@
 Consecutive chunks share `stride_left + stride_right` samples of audio, so words spoken there appear at the end
 of one chunk's tokens and at the start of the next one's. Each chunk contributes its tokens after that overlap.
 When the shared audio is digital silence there is nothing to remove: a match there would be a coincidence (two
-clips that happen to start and end alike), so those chunks are simply joined.
+clips that happen to start and end alike), so those chunks are simply joined. A chunk is compared with the chunk
+before it only, so after a chunk transcribed as "" (silence, or no speech heard) nothing is removed either.
 """
 
 
@@ -27,12 +28,10 @@ def merge_chunk_tokens(sequences: list[list[int]], overlap_is_silent: list[bool]
 
     `overlap_is_silent[k]` says whether the audio chunk k shares with chunk k - 1 is all exact zeros.
     """
-    merged: list[int] = []
     pieces = []
     for index, tokens in enumerate(sequences):
-        skip = 0 if index == 0 or overlap_is_silent[index] else overlap_length(merged, tokens)
+        skip = 0 if index == 0 or overlap_is_silent[index] else overlap_length(sequences[index - 1], tokens)
         pieces.append(tokens[skip:])
-        merged.extend(tokens[skip:])
     return pieces
 
 

@@ -40,6 +40,8 @@ from .segmentation_echo import check_segmentation, decibels, frame_rms, pause_se
 from .voice_activity_echo import MIN_SPEECH_S, SpeechDetector, check_vad
 
 TASK = "automatic-speech-recognition"
+# The shortest `max_segment_s`: ten 10 ms frames, so a piece and the quiet around it always fit.
+MIN_SEGMENT_S = 0.1
 
 
 def is_echo_model(model) -> bool:
@@ -122,9 +124,10 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             check_segmentation(**segmentation)
         if max_segment_s is not None:
             limit = self.max_samples() / self.feature_extractor.sampling_rate
-            if not 0 < max_segment_s <= limit:
+            if not MIN_SEGMENT_S <= max_segment_s <= limit:
                 raise ValueError(
-                    f"`max_segment_s` must be above 0 and at most the {limit:g} s the model takes, got {max_segment_s}."
+                    f"`max_segment_s` must be at least {MIN_SEGMENT_S} s and at most the {limit:g} s the model takes, "
+                    f"got {max_segment_s}."
                 )
             segmentation["max_segment_s"] = max_segment_s
         check_vad(vad_threshold, vad_min_speech_s)

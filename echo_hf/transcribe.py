@@ -19,6 +19,7 @@ from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor, pipeline
 
 from .audio_loading import load_audio_file
 from .hub import load_model_folder
+from .voice_activity_echo import check_vad, silero_model_path
 
 FORMATS = ("text", "json", "srt", "vtt")
 # Extensions read from folders: what libsndfile decodes, plus common ones ffmpeg handles.
@@ -190,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         files = find_audio(args.audio)
+        if args.vad_threshold is not None:
+            check_vad(args.vad_threshold, None)
+            silero_model_path()  # the vad extra is installed
         ctc_options = (args.ctc_weight, args.no_speech_threshold)
         if args.backend == "onnx" and ((args.num_beams or 1) > 1 or any(v is not None for v in ctc_options)):
             raise ValueError(
@@ -197,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--no-speech-threshold, or use --backend pytorch."
             )
         asr = build_pipeline(args.model, args.device, args.backend, args.onnx_variant)
-    except (FileNotFoundError, ValueError, OSError) as error:
+    except (FileNotFoundError, ValueError, OSError, ImportError) as error:
         print(f"echo-transcribe: error: {error}", file=sys.stderr)
         return 2
     options = {

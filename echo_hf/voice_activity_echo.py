@@ -44,7 +44,13 @@ class SpeechDetector:
                 f"Voice activity detection runs at 16000 or 8000 Hz, and the feature extractor's rate is "
                 f"{sampling_rate} Hz."
             )
-        import onnxruntime
+        try:  # inside try: transformers' check of a saved folder's imports then does not demand it of every user
+            import onnxruntime
+        except ImportError as error:
+            raise ImportError(
+                "`vad_threshold` runs Silero VAD with onnxruntime, which is not installed: "
+                '`pip install "echo_hf[vad]"`.'
+            ) from error
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1  # small model: threads cost more than help
@@ -88,8 +94,10 @@ def check_vad(threshold: float | None, min_speech_s: float | None) -> None:
     """A ValueError for a VAD setting out of range."""
     if threshold is not None and not 0 < threshold < 1:
         raise ValueError(f"`vad_threshold` is a speech probability in (0, 1), got {threshold}.")
-    if min_speech_s is not None and not min_speech_s >= 0:
-        raise ValueError(f"`vad_min_speech_s` must not be negative, got {min_speech_s}.")
+    if min_speech_s is not None and not min_speech_s > 0:
+        raise ValueError(
+            f"`vad_min_speech_s` must be above 0 seconds (0 would hear speech in anything), got {min_speech_s}."
+        )
     if min_speech_s is not None and threshold is None:
         raise ValueError("`vad_min_speech_s` tunes `vad_threshold`; pass that too.")
 

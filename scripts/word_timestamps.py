@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--ctc-weight", type=float, default=None, help="joint CTC/attention decoding (CTC alignment)")
     parser.add_argument("--out", type=Path, default=Path("results/word_timestamps"))
     args = parser.parse_args()
+    if args.ctc_weight and args.alignment == "attention":
+        parser.error("--alignment attention drops the CTC head, which --ctc-weight decodes with: pass one of them.")
     name = "word_timestamps" + ("" if args.alignment == "ctc" else "_attention") + ("_raw" if args.no_snap else "")
     name += f"_ctc{args.ctc_weight:g}" if args.ctc_weight else ""
     rng = np.random.default_rng(args.seed)

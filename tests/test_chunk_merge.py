@@ -1,4 +1,5 @@
-"""Joining overlapping chunk transcripts: shared words kept once, silent joins never merged."""
+"""Joining overlapping chunk transcripts: shared words kept once, silent joins and joins after an empty chunk never
+merged."""
 
 from echo_hf.chunk_merge import merge_chunk_tokens, overlap_length
 
@@ -22,3 +23,8 @@ def test_a_silent_join_is_never_merged():
     # the same clip twice in a row: with silence between the chunks both copies are real
     assert merge_chunk_tokens([[7, 8], [7, 8]], [False, True]) == [[7, 8], [7, 8]]
     assert merge_chunk_tokens([[7, 8], [7, 8]], [False, False]) == [[7, 8], []]
+
+
+def test_a_chunk_after_an_empty_one_keeps_all_its_words():
+    # chunk 2 was transcribed as "" (no speech heard): chunk 3 shares no audio with chunk 1, whose last word it repeats
+    assert merge_chunk_tokens([[5, 6, 9], [], [9, 4]], [False, False, False]) == [[5, 6, 9], [], [9, 4]]

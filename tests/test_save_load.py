@@ -10,6 +10,7 @@ import torch
 from conftest import audio_inputs, tiny_model
 from safetensors.torch import load_file
 from transformers import AutoModelForSpeechSeq2Seq
+from transformers.dynamic_module_utils import get_imports
 
 import echo_hf
 from echo_hf import MODEL_FILES, EchoFeatureExtractor, EchoProcessor, build_tokenizer
@@ -86,3 +87,13 @@ def test_the_model_files_are_the_packages_top_level_and_exactly_what_a_save_copi
     tokenizer = build_tokenizer(["hello world"], vocab_size=300, min_frequency=1)
     EchoProcessor(EchoFeatureExtractor(), tokenizer).save_pretrained(tmp_path)
     assert {path.name for path in tmp_path.glob("*.py")} == set(MODEL_FILES)
+
+
+def test_remote_code_asks_only_for_the_packages_core_requirements():
+    # transformers refuses a saved folder's code when an import it finds outside try blocks is not installed: an
+    # optional extra's package (onnxruntime for `vad_threshold`) must stay inside one.
+    package = Path(echo_hf.__file__).parent
+    third_party = {name for file in MODEL_FILES for name in get_imports(str(package / file))} - set(
+        sys.stdlib_module_names
+    )
+    assert third_party <= {"numpy", "torch", "transformers", "huggingface_hub", "librosa", "soundfile"}

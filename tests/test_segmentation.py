@@ -122,7 +122,7 @@ def test_max_segment_s_cuts_long_speech_into_pieces_no_longer(asr):
     ]
     assert len(expected) > 2 and all(s.cut_end - s.cut_start <= 0.8 * RATE for s in expected)
     limit = asr.max_samples() / RATE
-    for bad in (0, limit + 1):
+    for bad in (0, 0.05, limit + 1):
         with pytest.raises(ValueError, match="max_segment_s"):
             asr(audio, segment_at_pauses=True, max_segment_s=bad)
     with pytest.raises(ValueError, match="segment_at_pauses=True"):

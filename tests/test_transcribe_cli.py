@@ -96,8 +96,8 @@ def test_vad_threshold_empties_a_tone_and_keeps_speech(model_dir, audio_dir, tmp
     assert capsys.readouterr().out.strip()  # the model reads words into a tone
     assert main([str(model_dir), str(tone), str(audio_dir / "clip0.wav"), "--vad-threshold", "0.4"]) == 0
     assert capsys.readouterr().out.splitlines() == [f"{tone}\t", f"{audio_dir / 'clip0.wav'}\t{clips()[1][0]}"]
-    assert main([str(model_dir), str(tone), "--vad-threshold", "2"]) == 1
-    assert "speech probability in (0, 1)" in capsys.readouterr().err
+    assert main([str(model_dir), str(tone), "--vad-threshold", "2"]) == 2  # refused before any file is read
+    assert "error: `vad_threshold` is a speech probability in (0, 1)" in capsys.readouterr().err
 
 
 def test_runs_as_a_module(model_dir, audio_dir):
