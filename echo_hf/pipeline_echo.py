@@ -111,17 +111,25 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             )
         if segment_at_pauses and chunk_length_s:
             raise ValueError("Pass `segment_at_pauses=True` or `chunk_length_s`, not both: they cut audio two ways.")
-        segmentation = {
+        # Settings given when the pipeline was built hold unless a call changes them: a call may tune them alone.
+        stored = getattr(self, "_preprocess_params", None) or {}
+        if segment_at_pauses is None and "segmentation" in stored:
+            segment_at_pauses = True
+        given = {
             name: value
-            for name, value in (("min_pause_s", min_pause_s), ("threshold_db", pause_threshold_db))
+            for name, value in (
+                ("min_pause_s", min_pause_s),
+                ("threshold_db", pause_threshold_db),
+                ("max_segment_s", max_segment_s),
+            )
             if value is not None
         }
-        if (segmentation or max_segment_s is not None) and not segment_at_pauses:
+        if given and not segment_at_pauses:
             raise ValueError(
                 "`min_pause_s`, `pause_threshold_db` and `max_segment_s` tune `segment_at_pauses=True`; pass it too."
             )
-        if segment_at_pauses:
-            check_segmentation(**segmentation)
+        segmentation = {**stored.get("segmentation", {}), **given} if segment_at_pauses else {}
+        check_segmentation(**{name: value for name, value in segmentation.items() if name != "max_segment_s"})
         if max_segment_s is not None:
             limit = self.max_samples() / self.feature_extractor.sampling_rate
             if not MIN_SEGMENT_S <= max_segment_s <= limit:
@@ -129,7 +137,9 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
                     f"`max_segment_s` must be at least {MIN_SEGMENT_S} s and at most the {limit:g} s the model takes, "
                     f"got {max_segment_s}."
                 )
-            segmentation["max_segment_s"] = max_segment_s
+        stored_vad = stored.get("vad")
+        if vad_threshold is None and vad_min_speech_s is not None and stored_vad is not None:
+            vad_threshold = stored_vad[0]
         check_vad(vad_threshold, vad_min_speech_s)
         preprocess, forward, postprocess = super()._sanitize_parameters(ignore_warning=True, **kwargs)
         if return_timestamps == "word":
@@ -149,9 +159,12 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             preprocess["stride_length_s"] = stride_length_s
         if segment_at_pauses:
             preprocess["segmentation"] = segmentation
+        elif segment_at_pauses is False and "segmentation" in stored:
+            preprocess["segmentation"] = None  # this call does not cut at pauses
         if vad_threshold is not None:
-            min_speech_s = MIN_SPEECH_S if vad_min_speech_s is None else vad_min_speech_s
-            preprocess["vad"] = (vad_threshold, min_speech_s)
+            if vad_min_speech_s is None:
+                vad_min_speech_s = MIN_SPEECH_S if stored_vad is None else stored_vad[1]
+            preprocess["vad"] = (vad_threshold, vad_min_speech_s)
         if return_timestamps is not None:
             postprocess["return_timestamps"] = return_timestamps
         return preprocess, forward, postprocess

@@ -129,6 +129,20 @@ def test_max_segment_s_cuts_long_speech_into_pieces_no_longer(asr):
         asr(audio, max_segment_s=1.0)
 
 
+def test_settings_given_when_the_pipeline_was_built_hold_and_a_call_tunes_or_drops_them(asr):
+    model, processor = trained_echo()
+    built = pipeline(TASK, model=with_ctc_head(model), tokenizer=processor.tokenizer,
+                     feature_extractor=processor.feature_extractor, segment_at_pauses=True)  # fmt: skip
+    audio, _ = recording([0, 1])
+    options = {"return_timestamps": True}
+    assert built(audio, **options) == asr(audio, segment_at_pauses=True, **options)
+    tuned = built(audio, max_segment_s=0.8, **options)
+    assert tuned == asr(audio, segment_at_pauses=True, max_segment_s=0.8, **options)
+    assert len(tuned["chunks"]) > 2
+    short = audio[: round(2 * RATE)]
+    assert built(short, segment_at_pauses=False, **options) == asr(short, **options)
+
+
 def test_word_timestamps_of_segments_are_in_the_recordings_time(asr):
     audio, _ = recording([1, 2])
     result = asr(audio, segment_at_pauses=True, return_timestamps="word")
