@@ -117,19 +117,15 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             segment_at_pauses = True
         given = {
             name: value
-            for name, value in (
-                ("min_pause_s", min_pause_s),
-                ("threshold_db", pause_threshold_db),
-                ("max_segment_s", max_segment_s),
-            )
+            for name, value in (("min_pause_s", min_pause_s), ("threshold_db", pause_threshold_db))
             if value is not None
         }
-        if given and not segment_at_pauses:
+        if (given or max_segment_s is not None) and not segment_at_pauses:
             raise ValueError(
                 "`min_pause_s`, `pause_threshold_db` and `max_segment_s` tune `segment_at_pauses=True`; pass it too."
             )
         segmentation = {**stored.get("segmentation", {}), **given} if segment_at_pauses else {}
-        check_segmentation(**{name: value for name, value in segmentation.items() if name != "max_segment_s"})
+        check_segmentation(**segmentation)
         if max_segment_s is not None:
             limit = self.max_samples() / self.feature_extractor.sampling_rate
             if not MIN_SEGMENT_S <= max_segment_s <= limit:
@@ -159,6 +155,8 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             preprocess["stride_length_s"] = stride_length_s
         if segment_at_pauses:
             preprocess["segmentation"] = segmentation
+        if max_segment_s is not None:
+            preprocess["max_segment_s"] = max_segment_s
         elif segment_at_pauses is False and "segmentation" in stored:
             preprocess["segmentation"] = None  # this call does not cut at pauses
         if vad_threshold is not None:
@@ -179,12 +177,13 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
         segmentation: dict | None = None,
         word_levels: bool = False,
         vad: tuple[float, float] | None = None,
+        max_segment_s: float | None = None,
     ):
         audio = self._as_audio(inputs)
         limit = self.max_samples()
         rate = self.feature_extractor.sampling_rate
         if segmentation is not None:
-            yield from self._segments(audio, segmentation, word_levels, vad)
+            yield from self._segments(audio, segmentation, word_levels, vad, max_segment_s)
             return
         if not chunk_length_s:
             if audio.shape[0] > limit:
@@ -219,12 +218,12 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             if is_last:
                 break
 
-    def _segments(self, audio: np.ndarray, segmentation: dict, word_levels: bool, vad: tuple | None):
+    def _segments(
+        self, audio: np.ndarray, segmentation: dict, word_levels: bool, vad: tuple | None, max_segment_s: float | None
+    ):
         """One item per stretch of speech between pauses (`segmentation_echo`), each with its speech's span; a stretch
         longer than `max_segment_s` (default: what the model takes) is cut at its quietest frames."""
         rate = self.feature_extractor.sampling_rate
-        segmentation = dict(segmentation)
-        max_segment_s = segmentation.pop("max_segment_s", None)
         longest = self.max_samples() if max_segment_s is None else round(max_segment_s * rate)
         segments = pause_segments(audio, rate, longest, **segmentation)
         if not segments:  # quiet throughout: one empty item, transcribed as ""

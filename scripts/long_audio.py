@@ -109,13 +109,13 @@ def main() -> None:
                      "seconds": round(len(paused) / RATE), **word_error_rates([result["text"]], [reference]),
                      **timing})  # fmt: skip
     tight, _ = join(clips, (0.0, 0.1), rng)
-    if args.paused_only:
-        args.chunk_length_s = []
-    methods = {f"chunk_length_s={length:g}": {"chunk_length_s": length} for length in args.chunk_length_s}
-    for length in args.chunk_length_s:  # joint decoding stops a chunk's decoder from running on past the audio
-        methods[f"chunk_length_s={length:g}, ctc_weight=0.5"] = {"chunk_length_s": length,
-                                                                  "generate_kwargs": {"ctc_weight": 0.5}}  # fmt: skip
+    methods = {}
     if not args.paused_only:
+        for length in args.chunk_length_s:
+            methods[f"chunk_length_s={length:g}"] = {"chunk_length_s": length}
+        for length in args.chunk_length_s:  # joint decoding stops a chunk's decoder from running on past the audio
+            joint = {"chunk_length_s": length, "generate_kwargs": {"ctc_weight": 0.5}}
+            methods[f"chunk_length_s={length:g}, ctc_weight=0.5"] = joint
         methods["segment_at_pauses"] = {"segment_at_pauses": True}
         for seconds in args.max_segment_s:
             methods[f"segment_at_pauses, max_segment_s={seconds:g}"] = {"segment_at_pauses": True,
