@@ -5,7 +5,7 @@ DEMO_OUT ?= runs/demo
 # A second environment for the suite on the lowest releases pyproject.toml admits (it sees everything else installed).
 LOWEST_ENV ?= .venv-lowest
 
-.PHONY: install system-deps test test-lowest lint demo ablation bench bench-inference
+.PHONY: install system-deps test test-lowest lint demo ablation augmentation-ablation bench bench-inference
 
 install:
 	# The CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
@@ -44,6 +44,15 @@ ablation: install system-deps
 	$(PYTHON) -m echo_hf.corpus.build --out $(CORPUS)
 	$(PYTHON) scripts/ablate.py --base configs/train_tiny.json --out results/ablation --steps $(ABLATION_STEPS) \
 		--jobs 2 --max-test-samples 100
+
+# Each augmentation of the demo recipe turned off, or another one turned on, against the recipe itself (the `echo`
+# and `no_augmentation` rows are shared with `make ablation` at the same steps).
+AUGMENTATION_STEPS ?= 2000
+AUGMENTATION_ROWS ?= echo no_augmentation no_speed no_gain tempo pitch reverb noise band_limit spec_augment
+augmentation-ablation: install system-deps
+	$(PYTHON) -m echo_hf.corpus.build --out $(CORPUS)
+	$(PYTHON) scripts/ablate.py --base configs/train_tiny.json --out results/augmentation_ablation \
+		--steps $(AUGMENTATION_STEPS) --jobs 2 --max-test-samples 100 --rows $(AUGMENTATION_ROWS)
 
 bench: install
 	# One thread, and glibc keeping freed memory for reuse rather than unmapping it: on a shared 2-core VM the

@@ -14,6 +14,14 @@ Rows (every other setting is the base run config's, `configs/train_tiny.json`, a
   tokenizer and SpecAugment settings; its fixed input is the corpus's longest clip (`max_seconds`) as the slowest
   speed or tempo augmentation stretches it, and it has no CTC loss (Whisper has none).
 
+Augmentation rows (`--rows` names them; `make augmentation-ablation` runs them all) change the base recipe's
+`augmentation` section (speed perturbation and level changes) by one augmentation, or turn on SpecAugment:
+
+- ``no_speed``, ``no_gain``: the recipe without one of its two augmentations;
+- ``tempo``, ``pitch``, ``reverb``, ``noise``, ``band_limit``: the recipe plus one augmentation on 30% of the clips,
+  at its default strengths (`echo_hf/training/augmentation.py`);
+- ``spec_augment``: the recipe plus SpecAugment (`apply_spec_augment`, time and frequency masks, 5% of each).
+
 Each run trains for exactly `--steps` steps (no time cap, no checkpoints, no validation during training) and ends
 with WER/CER on the in-voice `test` split and the voice-held-out `held_out_voices` split. A finished run is
 reused, so an interrupted ablation continues where it stopped. `--jobs 2` trains two runs at a time, each with
@@ -36,7 +44,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 # row -> (description, model JSON changes (None: the Whisper baseline), run config changes)
-ROWS = {
+DESIGN_ROWS = {
     "echo": ("Echo: both views blended, soft zero mask", {}, {}),
     "spectrogram": ("spectrogram view only", {"audio_views": "spectrogram"}, {}),
     "waveform": ("waveform view only", {"audio_views": "waveform"}, {}),
@@ -45,6 +53,23 @@ ROWS = {
     "no_augmentation": ("no waveform augmentation of the training clips", {}, {"augmentation": None}),
     "whisper": ("Whisper at matched width, depth and heads", None, {}),
 }
+# The same, where `augmentation_edits` adds (name: settings) or removes (name: None) one augmentation of the base's.
+ADDED = {"p": 0.3}
+AUGMENTATION_ROWS = {
+    "no_speed": ("without speed perturbation", {}, {"augmentation_edits": {"speed": None}}),
+    "no_gain": ("without level changes", {}, {"augmentation_edits": {"gain": None}}),
+    "tempo": ("+ time stretch, pitch kept (30%)", {}, {"augmentation_edits": {"tempo": ADDED}}),
+    "pitch": ("+ pitch shift (30%)", {}, {"augmentation_edits": {"pitch": ADDED}}),
+    "reverb": ("+ room reverberation (30%)", {}, {"augmentation_edits": {"reverb": ADDED}}),
+    "noise": ("+ coloured noise (30%)", {}, {"augmentation_edits": {"noise": ADDED}}),
+    "band_limit": ("+ band-limiting (30%)", {}, {"augmentation_edits": {"band_limit": ADDED}}),
+    "spec_augment": (
+        "+ SpecAugment (time and frequency masks)",
+        {"apply_spec_augment": True, "mask_time_prob": 0.05, "mask_feature_prob": 0.05},
+        {},
+    ),
+}
+ROWS = {**DESIGN_ROWS, **AUGMENTATION_ROWS}
 WHISPER_KEYS = (
     "num_mel_bins",
     "d_model",
@@ -102,6 +127,11 @@ def run_configs(args: argparse.Namespace) -> list[tuple[str, int, Path]]:
             folder.mkdir(parents=True, exist_ok=True)
             changes = dict(run_overrides)
             augmentation = changes.get("augmentation", base.get("augmentation"))
+            edits = changes.pop("augmentation_edits", {})
+            if edits:
+                augmentation = {**(augmentation or {}), **edits}
+                augmentation = {name: value for name, value in augmentation.items() if value is not None}
+                changes["augmentation"] = augmentation
             if augmentation:  # each seed draws its own augmentations too
                 changes["augmentation"] = {**augmentation, "seed": seed}
             (folder / "model.json").write_text(json.dumps(model, indent=2))
@@ -243,7 +273,7 @@ def collect(row: str, seed: int, folder: Path) -> dict:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", default="configs/train_tiny.json", help="the run config every row starts from")
-    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
+    parser.add_argument("--rows", nargs="+", default=list(DESIGN_ROWS), choices=list(ROWS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--out", type=Path, default=Path("results/ablation"))

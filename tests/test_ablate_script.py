@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from echo_hf.training.augmentation import EchoAugmentationConfig
+
 sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
 import ablate  # noqa: E402
 
@@ -19,7 +21,7 @@ def planned(tmp_path):
 
 def test_rows_change_only_their_own_setting(planned):
     runs, base = planned
-    assert [(row, seed) for row, seed, _ in runs] == [(row, seed) for row in ablate.ROWS for seed in (0, 3)]
+    assert [(row, seed) for row, seed, _ in runs] == [(row, seed) for row in ablate.DESIGN_ROWS for seed in (0, 3)]
     echo = json.loads(Path(base["model"]).read_text())
     for row, seed, folder in runs:
         config = json.loads((folder / "train.json").read_text())
@@ -43,6 +45,31 @@ def test_rows_change_only_their_own_setting(planned):
         else:
             changed = {key for key in model.keys() | echo.keys() if model.get(key) != echo.get(key)}
             assert changed == set(ablate.ROWS[row][1])
+
+
+def test_augmentation_rows_add_or_remove_one_augmentation(tmp_path):
+    rows = list(ablate.AUGMENTATION_ROWS)
+    args = ablate.parse_args(["--out", str(tmp_path), "--steps", "7", "--seeds", "0", "1", "--rows", *rows])
+    base = json.loads(Path(args.base).read_text())
+    echo = json.loads(Path(base["model"]).read_text())
+    recipe = {name: value for name, value in base["augmentation"].items() if name != "seed"}
+    for row, seed, folder in ablate.run_configs(args):
+        config = json.loads((folder / "train.json").read_text())
+        model = json.loads((folder / "model.json").read_text())
+        augmentation = config["augmentation"]
+        assert augmentation.pop("seed") == seed
+        if row.startswith("no_"):
+            removed = row.removeprefix("no_")
+            assert augmentation == {name: value for name, value in recipe.items() if name != removed}
+        elif row == "spec_augment":
+            assert augmentation == recipe
+            assert model["apply_spec_augment"] is True and model["mask_feature_prob"] > 0
+        else:
+            assert augmentation == {**recipe, row: {"p": 0.3}}
+        if row != "spec_augment":
+            assert model == echo
+        # Augmentation settings are checked when a run config loads: every row's are valid.
+        EchoAugmentationConfig.from_dict(config["augmentation"])
 
 
 def test_summary_reports_mean_and_spread_over_seeds():
