@@ -4,6 +4,7 @@ import numpy as np
 import torch
 
 from echo_hf import EchoFeatureExtractor, EchoProcessor, build_tokenizer
+from echo_hf.training.baselines import WHISPER_FEATURE_KWARGS, whisper_feature_extractor
 from echo_hf.training.data_collator import EchoSpeechCollator
 
 
@@ -36,3 +37,15 @@ def test_collator_pads_audio_to_longest_and_labels_with_minus_100_keeping_end_of
 def test_collator_without_labels_gives_model_inputs_only():
     batch = make_collator()([{"audio": np.zeros(3200, np.float32)}])
     assert set(batch) == {"input_features", "attention_mask", "waveform", "waveform_attention_mask"}
+
+
+def test_whisper_baseline_batch_is_padded_to_its_fixed_input_with_the_mask_of_real_frames():
+    values = {"num_mel_bins": 128, "max_source_positions": 100}  # 2 s of input
+    tokenizer = build_tokenizer(["hello world"], vocab_size=280, min_frequency=1)
+    processor = EchoProcessor(whisper_feature_extractor(values), tokenizer)
+    collator = EchoSpeechCollator(processor, feature_kwargs=WHISPER_FEATURE_KWARGS)
+    clips = [np.full(8000, 0.1, np.float32), np.full(16000, 0.1, np.float32)]
+    batch = collator([{"audio": clip, "labels": [5, 0]} for clip in clips])
+    assert batch["input_features"].shape == (2, 128, 200)
+    # Whisper's SpecAugment spans only the frames a clip has (one per 160 samples).
+    assert batch["attention_mask"].sum(1).tolist() == [50, 100]

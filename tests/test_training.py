@@ -267,6 +267,7 @@ def test_whisper_baseline_trains_with_the_same_script(workdir):
     values = {"model_type": "whisper", "num_mel_bins": 128, "d_model": 32, "encoder_layers": 2, "decoder_layers": 2}
     values |= {"encoder_attention_heads": 4, "decoder_attention_heads": 4, "encoder_ffn_dim": 64, "decoder_ffn_dim": 64}
     values |= {"max_source_positions": 250, "max_target_positions": 32}
+    values |= {"apply_spec_augment": True, "mask_time_prob": 0.05, "mask_feature_prob": 0.05}
     (workdir / "whisper.json").write_text(json.dumps(values))
     output = workdir / "whisper_run"
     config = write_train_config(

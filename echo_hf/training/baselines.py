@@ -47,7 +47,8 @@ def build_whisper(values: dict[str, Any], vocab_size: int) -> WhisperForConditio
     return model
 
 
-# What the collator passes the feature extractor: every clip padded to the fixed length, none truncated.
-WHISPER_FEATURE_KWARGS = {"padding": "max_length", "truncation": False}
+# What the collator passes the feature extractor: every clip padded to the fixed length, none truncated, and the
+# mask of its real frames, so that Whisper's SpecAugment (when on) masks spans of the clip, not of its padding.
+WHISPER_FEATURE_KWARGS = {"padding": "max_length", "truncation": False, "return_attention_mask": True}
 
 __all__ = ["WHISPER_FEATURE_KWARGS", "build_whisper", "is_whisper", "whisper_feature_extractor"]
