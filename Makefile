@@ -39,7 +39,7 @@ demo: install system-deps
 # Each design choice against its alternative and a Whisper baseline: 7 rows x 2 seeds of the demo recipe cut to
 # ABLATION_STEPS steps, two runs at a time (about an hour on 2 CPU cores at 1200 steps of 12 clips; a finished run is
 # reused, so it can be stopped and started again). ABLATIONS.md reports this command's results on the earlier recipe.
-ABLATION_STEPS ?= 1200
+ABLATION_STEPS ?= 2000
 ablation: install system-deps
 	$(PYTHON) -m echo_hf.corpus.build --out $(CORPUS)
 	$(PYTHON) scripts/ablate.py --base configs/train_tiny.json --out results/ablation --steps $(ABLATION_STEPS) \
@@ -47,7 +47,7 @@ ablation: install system-deps
 
 # Each augmentation of the demo recipe turned off, or another one turned on, against the recipe itself (the `echo`
 # and `no_augmentation` rows are shared with `make ablation` at the same steps).
-AUGMENTATION_STEPS ?= 2000
+AUGMENTATION_STEPS ?= $(ABLATION_STEPS)
 AUGMENTATION_ROWS ?= echo no_augmentation no_speed no_gain tempo pitch reverb noise band_limit spec_augment
 augmentation-ablation: install system-deps
 	$(PYTHON) -m echo_hf.corpus.build --out $(CORPUS)

@@ -23,10 +23,11 @@ Augmentation rows (`--rows` names them; `make augmentation-ablation` runs them a
 - ``spec_augment``: the recipe plus SpecAugment (`apply_spec_augment`, time and frequency masks, 5% of each).
 
 Each run trains for exactly `--steps` steps (no time cap, no checkpoints, no validation during training) and ends
-with WER/CER on the in-voice `test` split and the voice-held-out `held_out_voices` split. A finished run is
-reused, so an interrupted ablation continues where it stopped. `--jobs 2` trains two runs at a time, each with
-`cores / jobs` torch threads. Writes `results.json` (every run), `table.md`
-(mean, min-max over seeds) and `ablation.png` (WER per row, one dot per seed) in `--out`.
+with WER/CER on the in-voice `test` split and the voice-held-out `held_out_voices` split. Runs live in
+`--runs/ROW-STEPSsteps-seedN`; a finished run is reused, so an interrupted ablation continues where it stopped and
+two tables at the same steps share their common rows. `--jobs 2` trains two runs at a time, each with
+`cores / jobs` torch threads. Writes `results.json` (every run), `table.md` (mean, min-max over seeds),
+`ablation.png` (WER per row, one dot per seed) and `view_blend.png` in `--out`.
 """
 
 from __future__ import annotations
@@ -111,8 +112,14 @@ def whisper_model(echo: dict, seconds: float) -> dict:
     return values
 
 
+def run_folder(args: argparse.Namespace, row: str, seed: int) -> Path:
+    """One run's folder: tables of other rows at the same steps (`make ablation`, `make augmentation-ablation`)
+    reuse it."""
+    return args.runs / f"{row}-{args.steps}steps-seed{seed}"
+
+
 def run_configs(args: argparse.Namespace) -> list[tuple[str, int, Path]]:
-    """Write each run's model JSON and run config into `--out`; returns (row, seed, run config path)."""
+    """Write each run's model JSON and run config into its folder under `--runs`; returns (row, seed, folder)."""
     base = json.loads(Path(args.base).read_text())
     echo = json.loads(Path(base["model"]).read_text())
     corpus_params = Path(base["data"]) / "corpus_params.json"
@@ -123,7 +130,7 @@ def run_configs(args: argparse.Namespace) -> list[tuple[str, int, Path]]:
         _, overrides, run_overrides = ROWS[row]
         model = whisper_model(echo, seconds) if overrides is None else {**echo, **overrides}
         for seed in args.seeds:
-            folder = args.out / f"{row}-seed{seed}"
+            folder = run_folder(args, row, seed)
             folder.mkdir(parents=True, exist_ok=True)
             changes = dict(run_overrides)
             augmentation = changes.get("augmentation", base.get("augmentation"))
@@ -238,21 +245,21 @@ def plot(runs: list[dict], rows: list[dict], path: Path) -> None:
     plt.close(figure)
 
 
-def plot_view_blends(out: Path, runs: list[dict], path: Path) -> bool:
-    """The learned view blend sigmoid(b) (the spectrogram's share) against the step, one line per run that has both
-    views; returns whether any run logged it."""
+def plot_view_blends(folders: list[Path], path: Path) -> bool:
+    """The learned view blend sigmoid(b) (the spectrogram's share) against the step, one line per run folder whose
+    model has both views; returns whether any run logged it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 4))
-    for run in runs:
-        state = out / f"{run['row']}-seed{run['seed']}" / "run" / "trainer_state.json"
+    for folder in folders:
+        state = folder / "run" / "trainer_state.json"
         history = json.loads(state.read_text())["log_history"] if state.is_file() else []
         points = [(entry["step"], entry["view_blend"]) for entry in history if "view_blend" in entry]
         if points:
-            axis.plot(*zip(*points, strict=True), label=f"{run['row']} seed {run['seed']}")
+            axis.plot(*zip(*points, strict=True), label=folder.name)
     found = bool(axis.lines)
     if found:
         axis.set(xlabel="step", ylabel="sigmoid(b): spectrogram share", title="Learned view blend", ylim=(0, 1))
@@ -276,7 +283,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", nargs="+", default=list(DESIGN_ROWS), choices=list(ROWS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--steps", type=int, default=2500)
-    parser.add_argument("--out", type=Path, default=Path("results/ablation"))
+    parser.add_argument("--out", type=Path, default=Path("results/ablation"), help="where the table and plots go")
+    parser.add_argument(
+        "--runs", type=Path, default=Path("runs/ablation"), help="where the runs go (one folder per row, steps, seed)"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at a time, sharing the cores")
     parser.add_argument(
         "--summary-only", action="store_true", help="rewrite the table and plots from the finished runs in --out"
@@ -295,7 +305,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.summary_only:
-        runs = [collect(row, seed, args.out / f"{row}-seed{seed}") for row in args.rows for seed in args.seeds]
+        runs = [collect(row, seed, run_folder(args, row, seed)) for row in args.rows for seed in args.seeds]
     else:
         runs = run_all(args)
     rows = summary(runs)
@@ -303,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     (args.out / "results.json").write_text(json.dumps({"runs": runs, "rows": rows, "steps": args.steps}, indent=2))
     (args.out / "table.md").write_text(table(rows, args.steps))
     plot(runs, rows, args.out / "ablation.png")
-    plot_view_blends(args.out, runs, args.out / "view_blend.png")
+    plot_view_blends([run_folder(args, run["row"], run["seed"]) for run in runs], args.out / "view_blend.png")
     print(table(rows, args.steps))
 
 

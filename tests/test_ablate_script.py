@@ -15,7 +15,9 @@ import ablate  # noqa: E402
 
 @pytest.fixture
 def planned(tmp_path):
-    args = ablate.parse_args(["--out", str(tmp_path / "ablation"), "--steps", "7", "--seeds", "0", "3"])
+    args = ablate.parse_args(
+        ["--out", str(tmp_path / "table"), "--runs", str(tmp_path), "--steps", "7", "--seeds", "0", "3"]
+    )
     return ablate.run_configs(args), json.loads(Path(args.base).read_text())
 
 
@@ -49,7 +51,7 @@ def test_rows_change_only_their_own_setting(planned):
 
 def test_augmentation_rows_add_or_remove_one_augmentation(tmp_path):
     rows = list(ablate.AUGMENTATION_ROWS)
-    args = ablate.parse_args(["--out", str(tmp_path), "--steps", "7", "--seeds", "0", "1", "--rows", *rows])
+    args = ablate.parse_args(["--runs", str(tmp_path), "--steps", "7", "--seeds", "0", "1", "--rows", *rows])
     base = json.loads(Path(args.base).read_text())
     echo = json.loads(Path(base["model"]).read_text())
     recipe = {name: value for name, value in base["augmentation"].items() if name != "seed"}
@@ -130,14 +132,17 @@ def test_a_finished_run_is_reused_only_with_the_same_config(planned, monkeypatch
 
 def test_summary_only_rewrites_the_table_and_plots_from_finished_runs(tmp_path):
     for seed, wer in ((0, 0.4), (1, 0.6)):
-        run = tmp_path / f"echo-seed{seed}" / "run"
+        run = tmp_path / f"echo-50steps-seed{seed}" / "run"
         run.mkdir(parents=True)
         metrics = {"total_parameters": 10, **{f"{split}_{m}": wer for split in ablate.SPLITS for m in ablate.METRICS}}
         (run / "all_results.json").write_text(json.dumps(metrics))
         (run.parent / "wall_seconds.json").write_text(json.dumps({"wall_seconds": 60.0}))
         history = [{"step": step, "loss": 2.0, "view_blend": 0.6 + step / 1000} for step in (25, 50)]
         (run / "trainer_state.json").write_text(json.dumps({"log_history": history}))
-    ablate.main(["--summary-only", "--rows", "echo", "--seeds", "0", "1", "--out", str(tmp_path), "--steps", "50"])
+    ablate.main(
+        ["--summary-only", "--rows", "echo", "--seeds", "0", "1", "--out", str(tmp_path), "--runs", str(tmp_path)]
+        + ["--steps", "50"]
+    )
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["rows"][0]["test_wer"] == {"mean": pytest.approx(0.5), "min": 0.4, "max": 0.6}
     assert "0.500 (0.400-0.600)" in (tmp_path / "table.md").read_text()
