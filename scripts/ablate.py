@@ -207,13 +207,22 @@ def summary(runs: list[dict]) -> list[dict]:
 
 
 def table(rows: list[dict], steps: int) -> str:
+    """Markdown: mean (min-max over seeds) per row and metric; with an `echo` row, each row's voice-held-out WER
+    minus Echo's (mean against mean)."""
+
     def cell(value: dict) -> str:
         return f"{value['mean']:.3f} ({value['min']:.3f}-{value['max']:.3f})"
 
+    held_out = "test_held_out_voices_wer"
+    reference = next((row[held_out]["mean"] for row in rows if row["row"] == "echo"), None)
     names = " | ".join(f"{name} {metric.upper()}" for name in SPLITS.values() for metric in METRICS)
-    lines = [f"| row | params | {names} | minutes |", "|" + "---|" * (3 + len(METRICS) * len(SPLITS))]
+    extra = " | voice-held-out WER - echo's" if reference is not None else ""
+    columns = 3 + len(METRICS) * len(SPLITS) + (reference is not None)
+    lines = [f"| row | params | {names}{extra} | minutes |", "|" + "---|" * columns]
     for row in rows:
         scores = " | ".join(cell(row[f"{split}_{metric}"]) for split in SPLITS for metric in METRICS)
+        if reference is not None:
+            scores += f" | {row[held_out]['mean'] - reference:+.3f}"
         lines.append(
             f"| {row['row']}: {row['description']} | {row['parameters'] / 1e6:.2f} M | {scores} | "
             f"{row['wall_minutes']:.1f} |"

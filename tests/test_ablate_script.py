@@ -105,6 +105,11 @@ def test_summary_reports_mean_and_spread_over_seeds():
     assert row["test_loss"] == {"mean": pytest.approx(1.1), "min": 1.0, "max": 1.2}
     assert row["wall_minutes"] == 1.0
     assert "0.700 (0.600-0.800)" in ablate.table([row], 7)
+    # Against an echo row, each row's voice-held-out WER difference (mean - mean).
+    other = {**row, "row": "pitch", "test_held_out_voices_wer": {"mean": 0.65, "min": 0.6, "max": 0.7}}
+    lines = ablate.table([row, other], 7).splitlines()
+    assert lines[0].endswith("| voice-held-out WER - echo's | minutes |")
+    assert lines[2].endswith("| +0.000 | 1.0 |") and lines[3].endswith("| -0.050 | 1.0 |")
 
 
 def test_one_seed_is_refused():
