@@ -137,7 +137,7 @@ def run_configs(args: argparse.Namespace) -> list[tuple[str, int, Path]]:
             edits = changes.pop("augmentation_edits", {})
             if edits:
                 augmentation = {**(augmentation or {}), **edits}
-                augmentation = {name: value for name, value in augmentation.items() if value is not None}
+                augmentation = {name: value for name, value in augmentation.items() if value is not None} or None
                 changes["augmentation"] = augmentation
             if augmentation:  # each seed draws its own augmentations too
                 changes["augmentation"] = {**augmentation, "seed": seed}
@@ -298,7 +298,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at a time, sharing the cores")
     parser.add_argument(
-        "--summary-only", action="store_true", help="rewrite the table and plots from the finished runs in --out"
+        "--summary-only", action="store_true", help="rewrite --out from the finished runs in --runs"
     )
     parser.add_argument("--max-train-samples", type=int, default=None, help="for a quick trial of the script")
     parser.add_argument("--max-test-samples", type=int, default=None, help="for a quick trial of the script")
