@@ -297,9 +297,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--runs", type=Path, default=Path("runs/ablation"), help="where the runs go (one folder per row, steps, seed)"
     )
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at a time, sharing the cores")
-    parser.add_argument(
-        "--summary-only", action="store_true", help="rewrite --out from the finished runs in --runs"
-    )
+    parser.add_argument("--summary-only", action="store_true", help="rewrite --out from the finished runs in --runs")
     parser.add_argument("--max-train-samples", type=int, default=None, help="for a quick trial of the script")
     parser.add_argument("--max-test-samples", type=int, default=None, help="for a quick trial of the script")
     parser.add_argument(
