@@ -52,6 +52,8 @@ DESIGN_ROWS = {
     "hard_mask": ("hard zero mask (epsilon = 0)", {"zero_attention_epsilon": 0.0}, {}),
     "scale_logits": ("the seed's logit scaling of zero keys", {"zero_attention_mode": "scale_logits"}, {}),
     "no_augmentation": ("no waveform augmentation of the training clips", {}, {"augmentation": None}),
+    # Whisper has no CTC loss: this row tells how much of the gap to it is the loss rather than the architecture.
+    "no_ctc": ("no auxiliary CTC loss (cross-entropy alone)", {"ctc_loss_weight": 0.0}, {}),
     "whisper": ("Whisper at matched width, depth and heads", None, {}),
 }
 # The same, where `augmentation_edits` adds (name: settings) or removes (name: None) one augmentation of the base's.
