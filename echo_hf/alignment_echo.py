@@ -113,32 +113,33 @@ def attention_token_spans(weights: torch.Tensor, filter_width: int = 7) -> list[
     return [tuple(span) for span in spans]
 
 
+def word_token_groups(pieces: list[str]) -> list[list[int]]:
+    """The tokens of each word, by index, given each token's decoded text: a word starts at the first token and at
+    every token whose text begins with whitespace (a token that is only whitespace starts the word after it)."""
+    groups: list[list[int]] = []
+    for index, piece in enumerate(pieces):
+        if not groups or piece[:1].isspace():
+            groups.append([])
+        groups[-1].append(index)
+    return [group for group in groups if any(pieces[index].strip() for index in group)]
+
+
 def word_spans(pieces: list[str], spans: list[tuple[int, int]] | None, seconds_per_position: float) -> list[dict]:
     """Words with their (start, end) seconds from each token's decoded text (`pieces`) and its span of positions.
 
-    A word starts at the first token and at every token whose text begins with whitespace; tokens that are only
-    whitespace separate words and carry no time. Without spans (no alignment fitted) the times are None.
+    Words are `word_token_groups`; tokens that are only whitespace carry no time. Without spans (no alignment
+    fitted) the times are None.
     """
-    words: list[dict] = []
-    for index, piece in enumerate(pieces):
-        if not words or piece[:1].isspace():
-            words.append({"text": "", "first": None, "last": None})
-        if piece.strip():
-            word = words[-1]
-            word["text"] += piece if word["text"] else piece.lstrip()
-            word["first"] = index if word["first"] is None else word["first"]
-            word["last"] = index
     chunks = []
-    for word in words:
-        if not word["text"]:
-            continue
+    for group in word_token_groups(pieces):
+        spoken = [index for index in group if pieces[index].strip()]
         if spans is None:
             timestamp = (None, None)
         else:
-            start, end = spans[word["first"]][0], spans[word["last"]][1]
+            start, end = spans[spoken[0]][0], spans[spoken[-1]][1]
             timestamp = (round(start * seconds_per_position, 3), round(end * seconds_per_position, 3))
-        chunks.append({"text": word["text"].strip(), "timestamp": timestamp})
+        chunks.append({"text": "".join(pieces[index] for index in group).strip(), "timestamp": timestamp})
     return chunks
 
 
-__all__ = ["attention_token_spans", "ctc_forced_align", "dtw_path", "path_score", "word_spans"]
+__all__ = ["attention_token_spans", "ctc_forced_align", "dtw_path", "path_score", "word_spans", "word_token_groups"]

@@ -1,11 +1,18 @@
 """Joining the transcripts of overlapping chunks of a long recording.
 
 Consecutive chunks share `stride_left + stride_right` samples of audio, so words spoken there appear at the end
-of one chunk's tokens and at the start of the next one's. Each chunk contributes its tokens after that overlap.
-When the shared audio is digital silence there is nothing to remove: a match there would be a coincidence (two
-clips that happen to start and end alike), so those chunks are simply joined. A chunk is compared with the chunk
-before it only, so after a chunk transcribed as "" (silence, or no speech heard) nothing is removed either.
+of one chunk's tokens and at the start of the next one's. Two ways to keep each word once:
+
+- by time (`tokens_owned`, for a model with an alignment, as a CTC head gives): the strides tile the recording, each
+  chunk owning its audio less its strides, and a chunk keeps the words centred in the audio it owns. A word cut at a
+  chunk's edge (and whatever the decoder made of it) lies in a stride, and is taken from the chunk it is whole in.
+- by text (`merge_chunk_tokens`): each chunk contributes its tokens after those that repeat the end of the chunk
+  before. When the shared audio is digital silence there is nothing to remove: a match there would be a coincidence
+  (two clips that happen to start and end alike), so those chunks are simply joined. A chunk is compared with the
+  chunk before it only, so after a chunk transcribed as "" (silence, or no speech heard) nothing is removed either.
 """
+
+from .alignment_echo import word_token_groups
 
 
 def overlap_length(previous: list[int], new: list[int]) -> int:
@@ -35,4 +42,16 @@ def merge_chunk_tokens(sequences: list[list[int]], overlap_is_silent: list[bool]
     return pieces
 
 
-__all__ = ["merge_chunk_tokens", "overlap_length"]
+def tokens_owned(pieces: list[str], spans: list[tuple[int, int]], owned: tuple[float, float]) -> list[int]:
+    """The indices of the tokens whose word is centred in `owned`, the encoder positions [start, end) a chunk owns,
+    given each token's decoded text and the positions [start, end) it is aligned to."""
+    kept = []
+    for group in word_token_groups(pieces):
+        spoken = [index for index in group if pieces[index].strip()]
+        centre = (spans[spoken[0]][0] + spans[spoken[-1]][1]) / 2
+        if owned[0] <= centre < owned[1]:
+            kept += group
+    return kept
+
+
+__all__ = ["merge_chunk_tokens", "overlap_length", "tokens_owned"]

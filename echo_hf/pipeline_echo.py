@@ -11,8 +11,9 @@ and ffmpeg to read files, and offers no timestamps for seq2seq models. This subc
   datasets release (`{"bytes", "path"}`, `{"array", "sampling_rate"}` or a torchcodec `AudioDecoder`);
 - transcribes digital silence (and empty audio) as "" without running the model, and with `vad_threshold` every
   clip, chunk or segment in which voice activity detection hears no speech (`voice_activity_echo`);
-- joins overlapping chunks with `chunk_merge`, and with `return_timestamps=True` returns each chunk's text with
-  the span of audio it owns.
+- joins overlapping chunks with `chunk_merge`: by time where the model has a CTC head (each chunk keeps the words
+  its alignment centres in the audio it owns), else by text; with `return_timestamps=True` it returns each chunk's
+  text with the span of audio it owns.
 
 `import echo_hf` makes the task build this class for Echo models (`register_pipeline`). That needs a hook because
 `pipeline()` picks the class before it loads the model, from one of two places: a config's `custom_pipelines`, which
@@ -35,7 +36,7 @@ from transformers.pipelines.pt_utils import PipelineChunkIterator, PipelineItera
 
 from .alignment_echo import attention_token_spans, ctc_forced_align, word_spans
 from .audio_loading import decode_audio, decode_audio_bytes, is_audio_decoder, load_audio_file, to_mono_float
-from .chunk_merge import merge_chunk_tokens
+from .chunk_merge import merge_chunk_tokens, tokens_owned
 from .segmentation_echo import check_segmentation, decibels, frame_rms, pause_segments, snap_to_sound
 from .voice_activity_echo import MIN_SPEECH_S, SpeechDetector, check_vad
 
@@ -99,6 +100,7 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
         snap_words_to_sound=None,
         vad_threshold=None,
         vad_min_speech_s=None,
+        chunk_merge=None,
         **kwargs,
     ):
         for unsupported in ("return_language", "decoder_kwargs"):
@@ -108,6 +110,13 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             raise ValueError(
                 f'Echo gives chunk-level (`return_timestamps=True`) or word-level (`"word"`) timestamps, not '
                 f"{return_timestamps!r}."
+            )
+        if chunk_merge not in (None, "time", "text"):
+            raise ValueError(f'`chunk_merge` joins chunks by "time" or by "text", not {chunk_merge!r}.')
+        if chunk_merge == "time" and self._word_alignment() is None:
+            raise ValueError(
+                '`chunk_merge="time"` keeps the words each chunk\'s alignment places in the audio it owns, and this '
+                'model has neither a CTC head nor `alignment_heads` to align with: use `chunk_merge="text"`.'
             )
         if segment_at_pauses and chunk_length_s:
             raise ValueError("Pass `segment_at_pauses=True` or `chunk_length_s`, not both: they cut audio two ways.")
@@ -165,7 +174,14 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             preprocess["vad"] = (vad_threshold, vad_min_speech_s)
         if return_timestamps is not None:
             postprocess["return_timestamps"] = return_timestamps
+        if chunk_merge is not None:
+            forward["chunk_merge"] = postprocess["chunk_merge"] = chunk_merge
         return preprocess, forward, postprocess
+
+    def _chunk_merge(self, chunk_merge: str | None) -> str:
+        """How chunks are joined: as asked, else by time with a CTC head (whose alignments are the reliable ones)
+        and by text without."""
+        return chunk_merge or ("time" if self._word_alignment() == "ctc" else "text")
 
     # ---------------------------------------------------------------------------------------------- preprocess
 
@@ -316,8 +332,14 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
 
     # ---------------------------------------------------------------------------------------------- forward
 
-    def _forward(self, model_inputs, return_word_timestamps: bool = False, **generate_kwargs):
+    def _forward(
+        self, model_inputs, return_word_timestamps: bool = False, chunk_merge: str | None = None, **generate_kwargs
+    ):
         is_last = model_inputs.pop("is_last")
+        strides = model_inputs.get("stride")
+        chunked = any(stride is not None for stride in (strides if isinstance(strides, list) else [strides]))
+        # Joining chunks by time needs every token's span, as word timestamps do.
+        return_word_timestamps = return_word_timestamps or (chunked and self._chunk_merge(chunk_merge) == "time")
         silent = model_inputs.pop("is_silent")
         silent = torch.tensor(silent if isinstance(silent, list) else [silent])
         views = {
@@ -381,18 +403,19 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
 
     # ---------------------------------------------------------------------------------------------- postprocess
 
-    def postprocess(self, model_outputs, return_timestamps=None, **kwargs):
-        special = set(self.tokenizer.all_special_ids)
-        sequences = [[t for t in out["tokens"][0].tolist() if t not in special] for out in model_outputs]
-        pieces = merge_chunk_tokens(sequences, [bool(out["overlap_silent"]) for out in model_outputs])
+    def postprocess(self, model_outputs, return_timestamps=None, chunk_merge=None, **kwargs):
+        kept = self._kept_tokens(model_outputs, self._chunk_merge(chunk_merge))
         # Each chunk's text is decoded on its own: byte-level BPE puts no space before a chunk's first word.
-        texts = [self.tokenizer.decode(piece, skip_special_tokens=True).strip() for piece in pieces]
+        texts = [
+            self.tokenizer.decode(out["tokens"][0][indices].tolist(), skip_special_tokens=True).strip()
+            for out, indices in zip(model_outputs, kept, strict=True)
+        ]
         result = {"text": " ".join(text for text in texts if text)}
-        if return_timestamps == "word":  # each piece's words, less the tokens a chunk repeats from the one before
+        if return_timestamps == "word":  # each chunk's words, less those another chunk gives
             result["chunks"] = [
                 word
-                for output, sequence, piece in zip(model_outputs, sequences, pieces, strict=True)
-                for word in self._words(output, len(sequence) - len(piece))
+                for output, indices in zip(model_outputs, kept, strict=True)
+                for word in self._words(output, indices)
             ]
         elif return_timestamps:
             result["chunks"] = [
@@ -401,10 +424,28 @@ class EchoSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             ]
         return result
 
-    def _words(self, output: dict, skip: int = 0) -> list[dict]:
-        """The words of one piece's text tokens after the first `skip`, in the recording's time."""
+    def _kept_tokens(self, model_outputs: list[dict], chunk_merge: str) -> list[list[int]]:
+        """For each chunk, the indices of the text tokens it adds to the transcript (`chunk_merge`)."""
+        rows = [self._text_token_indices(out["tokens"][0].tolist()) for out in model_outputs]
+        sequences = [out["tokens"][0][indices].tolist() for out, indices in zip(model_outputs, rows, strict=True)]
+        by_text = merge_chunk_tokens(sequences, [bool(out["overlap_silent"]) for out in model_outputs])
+        kept = [indices[len(indices) - len(piece) :] for indices, piece in zip(rows, by_text, strict=True)]
+        if chunk_merge != "time":
+            return kept
+        per = self._align_to
+        for chunk, (out, indices) in enumerate(zip(model_outputs, rows, strict=True)):
+            spans = out["spans"][0][indices].tolist() if out.get("spans") is not None else None
+            if out["stride"] is None or spans is None or any(start < 0 for start, _ in spans):
+                continue  # not a chunk, or no alignment fitted: its text rule stands
+            length, left, right = out["stride"]
+            pieces = [self.tokenizer.decode([int(out["tokens"][0][index])]) for index in indices]
+            owned = tokens_owned(pieces, spans, (left / per, (length - right) / per))
+            kept[chunk] = [indices[index] for index in owned]
+        return kept
+
+    def _words(self, output: dict, kept: list[int]) -> list[dict]:
+        """The words of one chunk's text tokens at the indices `kept`, in the recording's time."""
         tokens, spans = output["tokens"][0], output["spans"][0]
-        kept = self._text_token_indices(tokens.tolist())[skip:]
         pieces = [self.tokenizer.decode([int(tokens[index])]) for index in kept]
         token_spans = [tuple(spans[index].tolist()) for index in kept]
         aligned = None if any(start < 0 for start, _ in token_spans) else token_spans

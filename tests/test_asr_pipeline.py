@@ -13,7 +13,17 @@ import pytest
 import soundfile as sf
 import torch
 from other_asr_models import TASK, save_ctc, save_whisper
-from trained_echo import CHUNK_S, RATE, SLOT_S, STRIDE_S, clips, recording, trained_echo, with_ctc_head
+from trained_echo import (
+    CHUNK_S,
+    RATE,
+    SLOT_S,
+    STRIDE_S,
+    clips,
+    recording,
+    trained_echo,
+    with_ctc_head,
+    with_trained_ctc_head,
+)
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC, pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
@@ -239,7 +249,7 @@ def test_word_timestamps_in_a_batch(alignment):
 @pytest.mark.parametrize("alignment", ["ctc", "attention"])
 def test_word_timestamps_of_chunked_audio_are_in_the_recordings_time(alignment):
     trained, processor = trained_echo()
-    model = with_ctc_head(trained) if alignment == "ctc" else trained
+    model = with_trained_ctc_head() if alignment == "ctc" else trained
     asr = pipeline(TASK, model=model, tokenizer=processor.tokenizer, feature_extractor=processor.feature_extractor)
     order = [0, 1, 2, 3, 2]
     audio, text = recording(order)
@@ -260,3 +270,57 @@ def test_word_timestamps_need_a_ctc_head_or_alignment_heads():
     audio, _ = clips()
     with pytest.raises(ValueError, match="offers neither"):
         asr(audio[0], return_timestamps="word")
+    with pytest.raises(ValueError, match='chunk_merge="text"'):
+        asr(audio[0], chunk_length_s=CHUNK_S, chunk_merge="time")
+
+
+def test_chunks_joined_by_time_keep_each_word_once_from_the_chunk_that_owns_it():
+    """With a CTC head the pipeline joins chunks by time: every word once, in its own chunk, and the same transcript
+    as joining by text where chunks meet in silence."""
+    _, processor = trained_echo()
+    parts = {"tokenizer": processor.tokenizer, "feature_extractor": processor.feature_extractor}
+    asr = pipeline(TASK, model=with_trained_ctc_head(), **parts)
+    assert asr._chunk_merge(None) == "time"
+    order = [0, 1, 2, 3, 2, 2]  # a clip repeated back to back is spoken twice
+    audio, text = recording(order)
+    by_time = asr(audio, chunk_length_s=CHUNK_S, stride_length_s=STRIDE_S, batch_size=2, return_timestamps=True)
+    assert by_time["text"] == text
+    assert asr(audio, chunk_length_s=CHUNK_S, stride_length_s=STRIDE_S, chunk_merge="text")["text"] == text
+    _, texts = clips()
+    assert [chunk["text"] for chunk in by_time["chunks"]] == [texts[i] for i in order]
+    with pytest.raises(ValueError, match='"time" or by "text"'):
+        asr(audio, chunk_length_s=CHUNK_S, chunk_merge="tokens")
+
+
+def test_joining_by_time_drops_what_a_chunk_heard_in_audio_another_chunk_owns():
+    """Two chunks' outputs as the forward pass gives them: the second heard the word cut at its left edge as another
+    word. By time it is dropped (its centre lies in audio the first chunk owns), by text it is kept; a chunk whose
+    alignment did not fit falls back to the text rule."""
+    _, processor = trained_echo()
+    asr = pipeline(TASK, model=with_trained_ctc_head(), tokenizer=processor.tokenizer,
+                   feature_extractor=processor.feature_extractor)  # fmt: skip
+    per = asr._align_to
+
+    def chunk(words: list[str], spans: list[tuple[int, int]], start: int, stride: tuple[int, int, int]) -> dict:
+        ids = [[asr.tokenizer.encode(" " + word, add_special_tokens=False) for word in words]]
+        tokens = [0] + [token for word in ids[0] for token in word] + [0]  # start, text, end of text
+        token_spans = [(-1, -1)] + [span for word, span in zip(ids[0], spans, strict=True) for _ in word] + [(-1, -1)]
+        return {
+            "tokens": torch.tensor([tokens]),
+            "spans": torch.tensor([token_spans]),
+            "chunk_start": start * per,
+            "stride": tuple(s * per for s in stride),
+            "overlap_silent": False,
+            "num_samples": stride[0] * per,
+        }
+
+    # chunk 1: positions 0-20, owns [0, 15); chunk 2: positions 10-30, owns [15, 30), i.e. its own [5, 20)
+    first = chunk(["hello", "world", "echo"], [(1, 5), (6, 10), (11, 17)], 0, (20, 0, 5))
+    second = chunk(["zeros", "hears"], [(0, 5), (10, 16)], 10, (20, 5, 0))  # "echo", cut at its edge, as "zeros"
+    assert asr.postprocess([first, second], chunk_merge="time")["text"] == "hello world echo hears"
+    assert asr.postprocess([first, second], chunk_merge="text")["text"] == "hello world echo zeros hears"
+    words = asr.postprocess([first, second], chunk_merge="time", return_timestamps="word")["chunks"]
+    assert [word["text"] for word in words] == ["hello", "world", "echo", "hears"]
+    assert words[-1]["timestamp"][0] == pytest.approx((10 + 10) * per / RATE)  # in the recording's time
+    unaligned = {**second, "spans": torch.full_like(second["spans"], -1)}
+    assert asr.postprocess([first, unaligned], chunk_merge="time")["text"] == "hello world echo zeros hears"
