@@ -4,12 +4,13 @@
     python scripts/long_audio.py runs/demo data/echo-corpus --split validation --min-pause-s 0.3 0.4 0.5 --paused-only
 
 Two recordings of the same clips in the same order: one with natural pauses (0.4-1.2 s of quiet room tone between
-clips), cut by `segment_at_pauses=True`; one with no pause longer than 0.1 s, through `chunk_length_s` (and, for
-comparison, `segment_at_pauses`, which then has to cut inside speech: pieces up to the model's most, or up to
-`--max-segment-s`). WER is over the whole recording against the clips' transcripts joined; the baseline is the same
-model transcribing each clip alone. A segment's times are checked against the clip it overlaps most: that clip's
-sound, from where it was placed, trimmed of its leading and trailing quiet (`librosa.effects.trim`, 40 dB).
-`--min-pause-s` gives a row per value of `segment_at_pauses`'s shortest pause (tune it on the validation split).
+clips), cut by `segment_at_pauses=True`; one with no pause longer than 0.1 s, through `chunk_length_s` (each length
+with chunks joined by text and by time, `chunk_merge`) and, for comparison, `segment_at_pauses`, which then has to
+cut inside speech (pieces up to the model's most, or up to `--max-segment-s`). WER is over the whole recording
+against the clips' transcripts joined; the baseline is the same model transcribing each clip alone. A segment's times
+are checked against the clip it overlaps most: that clip's sound, from where it was placed, trimmed of its leading
+and trailing quiet (`librosa.effects.trim`, 40 dB). `--min-pause-s` gives a row per value of `segment_at_pauses`'s
+shortest pause (tune it on the validation split).
 Writes OUT/long_audio.{json,md}.
 """
 
@@ -80,7 +81,7 @@ def main() -> None:
         default=[2.5],
         help="rows of segment_at_pauses with this max_segment_s on the recording without pauses",
     )
-    parser.add_argument("--chunk-length-s", type=float, nargs="+", default=[8.0, 16.0])
+    parser.add_argument("--chunk-length-s", type=float, nargs="+", default=[4.0, 8.0, 16.0])
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("results/long_audio"))
@@ -111,11 +112,18 @@ def main() -> None:
     tight, _ = join(clips, (0.0, 0.1), rng)
     methods = {}
     if not args.paused_only:
-        for length in args.chunk_length_s:
-            methods[f"chunk_length_s={length:g}"] = {"chunk_length_s": length}
-        for length in args.chunk_length_s:  # joint decoding stops a chunk's decoder from running on past the audio
-            joint = {"chunk_length_s": length, "generate_kwargs": {"ctc_weight": 0.5}}
-            methods[f"chunk_length_s={length:g}, ctc_weight=0.5"] = joint
+        # Chunks joined both ways (`chunk_merge`), with the decoder alone and with joint decoding, which stops a
+        # chunk's decoder from running on past the audio.
+        for joint in ({}, {"ctc_weight": 0.5}):
+            for merge in ("text", "time"):
+                for length in args.chunk_length_s:
+                    settings = [f"chunk_length_s={length:g}", f"chunk_merge={merge}"]
+                    settings += [f"{name}={value:g}" for name, value in joint.items()]
+                    methods[", ".join(settings)] = {
+                        "chunk_length_s": length,
+                        "chunk_merge": merge,
+                        "generate_kwargs": joint,
+                    }
         methods["segment_at_pauses"] = {"segment_at_pauses": True}
         for seconds in args.max_segment_s:
             methods[f"segment_at_pauses, max_segment_s={seconds:g}"] = {"segment_at_pauses": True,
