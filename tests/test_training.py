@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import datasets
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -15,6 +16,7 @@ from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
 
 import echo_hf  # noqa: F401  (registers "echo" with the Auto classes)
 from echo_hf.training.evaluation import evaluate_model
+from echo_hf.training.metrics import load_echo_wer
 from echo_hf.training.speech_datasets import add_labels, load_speech_dataset
 from echo_hf.training.train import main
 
@@ -96,6 +98,31 @@ def test_saved_run_reloads_and_evaluates_to_the_reported_wer(trained, workdir):
     assert report["wer"] == pytest.approx(results["test_wer"])
     assert report["cer"] == pytest.approx(results["test_cer"])
     assert len(report["examples"]) == 4 and report["examples"][0]["reference"] == "hello world"
+
+
+def test_evaluation_grouped_by_a_column_scores_each_group_as_its_own_split(trained, workdir):
+    data = datasets.load_from_disk(str(workdir / "data"))
+    speakers = ["ann", "bob", "ann", "bob"]
+    grouped = datasets.DatasetDict({"test": data["test"].add_column("speaker", speakers)})
+    grouped.save_to_disk(str(workdir / "grouped"))
+    report = evaluate_model(str(trained), str(workdir / "grouped"), split="test", batch_size=3, group_by="speaker")
+    assert list(report["groups"]) == ["ann", "bob"]
+    assert [example["group"] for example in report["examples"]] == speakers
+    metric = load_echo_wer(keep_in_memory=True)
+    for speaker, group in report["groups"].items():
+        members = [example for example in report["examples"] if example["group"] == speaker]
+        expected = metric.compute(
+            predictions=[example["hypothesis"] for example in members],
+            references=[example["reference"] for example in members],
+        )
+        assert group == {**expected, "num_examples": 2}
+    # the grouping changes no transcript and no overall score
+    plain = evaluate_model(str(trained), str(workdir / "grouped"), split="test", batch_size=3)
+    assert (plain["wer"], plain["cer"]) == (report["wer"], report["cer"])
+    with pytest.raises(ValueError, match="'accent' is not a column of split 'test'.*'speaker'"):
+        evaluate_model(str(trained), str(workdir / "grouped"), split="test", group_by="accent")
+    with pytest.raises(ValueError, match="group_by='text' is the audio or text column"):
+        evaluate_model(str(trained), str(workdir / "grouped"), split="test", group_by="text")
 
 
 def test_resume_from_checkpoint_continues_to_identical_weights(workdir):

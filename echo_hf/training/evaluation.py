@@ -1,7 +1,8 @@
 """WER/CER of a saved Echo model on a dataset split: `echo-evaluate MODEL DATA [--split test]`.
 
 Data loads as in training (`load_speech_dataset`: a `save_to_disk` folder, an audiofolder or a Hub id). Writes a
-JSON of the metrics and of every example's reference and hypothesis.
+JSON of the metrics and of every example's reference and hypothesis; `--group_by COLUMN` adds WER/CER for each value
+of a column of the data (a speaker or voice column: which voices the model hears worst).
 """
 
 from __future__ import annotations
@@ -32,14 +33,25 @@ def evaluate_model(
     num_beams: int = 1,
     max_samples: int | None = None,
     device: str | torch.device | None = None,
+    group_by: str | None = None,
 ) -> dict[str, Any]:
     """Transcribe `split` of `data` with the model in `model_path` (batched `generate`); returns the metrics
-    (`wer`, `cer`, `num_examples`, ...) and `examples`, a list of `{index, reference, hypothesis}`."""
+    (`wer`, `cer`, `num_examples`, ...) and `examples`, a list of `{index, reference, hypothesis}`.
+
+    With `group_by`, a column of the data, each example also carries its `group` (that column's value) and the
+    report has `groups`: `{value: {"wer", "cer", "num_examples"}}`, sorted by value."""
+    if group_by in (audio_column, text_column):
+        raise ValueError(f"group_by={group_by!r} is the audio or text column; name another column (a speaker, say).")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = AutoModelForSpeechSeq2Seq.from_pretrained(model_path).to(device).eval()
     processor = AutoProcessor.from_pretrained(model_path)
     dataset = load_speech_dataset(
-        data, audio_column, text_column, processor.feature_extractor.sampling_rate, data_config
+        data,
+        audio_column,
+        text_column,
+        processor.feature_extractor.sampling_rate,
+        data_config,
+        keep_columns=[group_by] if group_by else [],
     )
     if split not in dataset:
         raise ValueError(f"Split {split!r} is not in {data!r}; its splits are {list(dataset)}.")
@@ -53,11 +65,23 @@ def evaluate_model(
         generated = model.generate(**batch, num_beams=num_beams)
         hypotheses.extend(processor.batch_decode(generated, skip_special_tokens=True))
     references = list(dataset[TEXT])
-    scores = load_echo_wer(keep_in_memory=True).compute(predictions=hypotheses, references=references)
+    metric = load_echo_wer(keep_in_memory=True)
+    scores = metric.compute(predictions=hypotheses, references=references)
     examples = [
         {"index": index, "reference": reference, "hypothesis": hypothesis}
         for index, (reference, hypothesis) in enumerate(zip(references, hypotheses, strict=True))
     ]
+    groups = {}
+    if group_by:
+        for example, value in zip(examples, dataset[group_by], strict=True):
+            example["group"] = value
+        for value in sorted(set(dataset[group_by]), key=str):
+            members = [example for example in examples if example["group"] == value]
+            group_scores = metric.compute(
+                predictions=[example["hypothesis"] for example in members],
+                references=[example["reference"] for example in members],
+            )
+            groups[str(value)] = {**group_scores, "num_examples": len(members)}
     return {
         **scores,
         "num_examples": len(examples),
@@ -65,6 +89,7 @@ def evaluate_model(
         "data": str(data),
         "split": split,
         "num_beams": num_beams,
+        **({"group_by": group_by, "groups": groups} if group_by else {}),
         "examples": examples,
     }
 
@@ -81,6 +106,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--num_beams", type=int, default=1)
     parser.add_argument("--max_samples", type=int, default=None)
     parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    parser.add_argument("--group_by", default=None, help="a column of the data: WER/CER for each of its values")
     parser.add_argument("--output", default=None, help="JSON to write (default: MODEL/eval_<split>.json)")
     return parser.parse_args(argv)
 
@@ -99,11 +125,14 @@ def main(argv: list[str] | None = None) -> None:
         num_beams=args.num_beams,
         max_samples=args.max_samples,
         device=args.device,
+        group_by=args.group_by,
     )
     output = Path(args.output or Path(args.model) / f"eval_{args.split}.json")
     output.write_text(json.dumps(report, indent=2))
     scores = f"WER {report['wer']:.4f}  CER {report['cer']:.4f}  ({report['num_examples']} examples)"
     print(f"{args.split}: {scores} -> {output}")
+    for value, group in report.get("groups", {}).items():
+        print(f"  {args.group_by}={value}: WER {group['wer']:.4f}  CER {group['cer']:.4f}  ({group['num_examples']})")
 
 
 if __name__ == "__main__":

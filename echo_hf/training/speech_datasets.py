@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import datasets
@@ -35,8 +36,10 @@ def load_speech_dataset(
     text_column: str = TEXT,
     sampling_rate: int = 16000,
     data_config: str | None = None,
+    keep_columns: Sequence[str] = (),
 ) -> datasets.DatasetDict:
-    """Load `data` as a `DatasetDict` whose splits have exactly the columns `audio` (encoded) and `text`.
+    """Load `data` as a `DatasetDict` whose splits have exactly the columns `audio` (encoded) and `text`, and the
+    `keep_columns` (e.g. a speaker column to group WER by) under their own names.
 
     `data` is a folder written by `save_to_disk` (a `DatasetDict` or a single `Dataset`, which becomes split
     `"train"`), an audiofolder (audio files + `metadata.jsonl` or `.csv`: `load_audiofolder`), or a Hub dataset id
@@ -46,13 +49,14 @@ def load_speech_dataset(
     if isinstance(dataset, datasets.Dataset):
         dataset = datasets.DatasetDict({"train": dataset})
     for split, part in dataset.items():
-        for column, role in ((audio_column, "audio_column"), (text_column, "text_column")):
+        roles = [(audio_column, "audio_column"), (text_column, "text_column")]
+        for column, role in roles + [(column, "keep_columns") for column in keep_columns]:
             if column not in part.column_names:
                 raise ValueError(
                     f"The {role} {column!r} is not a column of split {split!r} of {data!r}; its columns are "
-                    f"{part.column_names}. Set `{role}` in the config to one of them."
+                    f"{part.column_names}. Set `{role}` to one of them."
                 )
-    dataset = dataset.select_columns([audio_column, text_column])
+    dataset = dataset.select_columns([audio_column, text_column, *keep_columns])
     if audio_column != AUDIO:
         dataset = dataset.rename_column(audio_column, AUDIO)
     if text_column != TEXT:
