@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -73,15 +74,16 @@ def evaluate_model(
     ]
     groups = {}
     if group_by:
+        members = defaultdict(list)
         for example, value in zip(examples, dataset[group_by], strict=True):
             example["group"] = value
-        for value in sorted(set(dataset[group_by]), key=str):
-            members = [example for example in examples if example["group"] == value]
+            members[value].append(example)
+        for value in sorted(members, key=str):
             group_scores = metric.compute(
-                predictions=[example["hypothesis"] for example in members],
-                references=[example["reference"] for example in members],
+                predictions=[example["hypothesis"] for example in members[value]],
+                references=[example["reference"] for example in members[value]],
             )
-            groups[str(value)] = {**group_scores, "num_examples": len(members)}
+            groups[str(value)] = {**group_scores, "num_examples": len(members[value])}
     return {
         **scores,
         "num_examples": len(examples),
