@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import scipy.signal
 import soundfile as sf
 import torch
 from speech_fixtures import SPEECH
@@ -18,6 +19,7 @@ from echo_hf.training.augmentation import (  # noqa: E402
     ClipAugmenter,
     EchoAugmentationConfig,
     index_for_augmentation,
+    shift_formants,
     zero_runs,
 )
 from echo_hf.training.data_collator import EchoSpeechCollator  # noqa: E402
@@ -56,7 +58,7 @@ def test_each_augmentation_is_a_function_of_its_seed(clip, name):
     np.testing.assert_array_equal(np.random.get_state()[1], state)
 
 
-@pytest.mark.parametrize("name", ["speed", "tempo", "pitch", "band_limit", "gain"])
+@pytest.mark.parametrize("name", ["speed", "tempo", "pitch", "formant", "band_limit", "gain"])
 def test_digital_silence_stays_exactly_zero(clip, name):
     out = only(name)(clip, RATE, np.random.default_rng(3))
     ratio = len(out) / len(clip)
@@ -134,3 +136,32 @@ def test_run_config_round_trips_its_augmentation(tmp_path):
     written = config.to_dict()["augmentation"]
     assert written == {"seed": 4, "reverb": {"p": 0.2, "rt60_s": [0.3, 0.6]}}
     assert EchoTrainingConfig(model="m", data="d", training_args={"output_dir": "o"}, augmentation=written) == config
+
+
+def test_formant_shift_moves_the_resonances_and_keeps_the_pitch_and_length():
+    # A 100 Hz pulse train through resonances at 700 and 2000 Hz: a vowel whose formants and pitch are known.
+    rate, f0 = RATE, 100
+    vowel = np.zeros(rate)
+    vowel[:: rate // f0] = 1.0
+    for centre, bandwidth in ((700, 80), (2000, 120)):
+        radius = np.exp(-np.pi * bandwidth / rate)
+        vowel = scipy.signal.lfilter([1.0], [1.0, -2 * radius * np.cos(2 * np.pi * centre / rate), radius**2], vowel)
+    vowel = (0.5 * vowel / np.abs(vowel).max()).astype(np.float32)
+
+    def formants_and_pitch(audio):
+        harmonics = np.arange(1, 40) * f0
+        spectrum = np.abs(np.fft.rfft(audio[2000:-2000], rate))
+        amplitude = np.interp(harmonics, np.fft.rfftfreq(rate, 1 / rate), spectrum)
+        first = harmonics[np.argmax(np.where(harmonics < 1300, amplitude, 0))]
+        second = harmonics[np.argmax(np.where(harmonics > 1300, amplitude, 0))]
+        middle = audio[4000:12000].astype(np.float64)
+        autocorrelation = np.correlate(middle, middle, "full")[len(middle) - 1 :]
+        return first, second, rate / (40 + np.argmax(autocorrelation[40:400]))
+
+    assert formants_and_pitch(vowel) == (700, 2000, f0)
+    for factor in (0.8, 1.25):
+        shifted = shift_formants(vowel, rate, factor)
+        first, second, pitch = formants_and_pitch(shifted)
+        assert len(shifted) == len(vowel) and pitch == f0
+        # Measured on the harmonics, 100 Hz apart: each formant lands on a harmonic next to where it should be.
+        assert abs(first - 700 * factor) <= f0 and abs(second - 2000 * factor) <= f0

@@ -7,7 +7,10 @@ Each named augmentation is applied to a clip with probability `p` and draws its 
 
 - ``speed``: resampling by `factor`; tempo, pitch and formants (the vocal tract's resonances) move together.
 - ``tempo``: time stretch by `factor`, pitch kept.
-- ``pitch``: pitch shift by `semitones`, duration kept.
+- ``pitch``: pitch shift by `semitones`, duration kept (the formants move with the pitch).
+- ``formant``: the spectral envelope (the vocal tract's resonances) scaled in frequency by `factor`, pitch and
+  duration kept: a longer (< 1) or shorter (> 1) vocal tract, the speaker difference `speed` and `pitch` cannot
+  give apart from pitch.
 - ``reverb``: a shoebox room (`pyroomacoustics`) with reverberation time `rt60_s`, source and microphone at random.
 - ``noise``: coloured noise (white to brown) at `snr_db` below the speech.
 - ``band_limit``: a telephone or cheap microphone: high-pass at `low_hz`, low-pass at `high_hz`.
@@ -30,6 +33,7 @@ from typing import Any
 import datasets
 import librosa
 import numpy as np
+import scipy.fft
 from transformers import TrainerCallback
 
 # name -> {parameter: (default range, lowest allowed, highest allowed)}
@@ -37,6 +41,8 @@ AUGMENTATIONS: dict[str, dict[str, tuple[tuple[float, float], float, float]]] = 
     "speed": {"factor": ((0.9, 1.1), 0.5, 2.0)},
     "tempo": {"factor": ((0.9, 1.1), 0.5, 2.0)},
     "pitch": {"semitones": ((-2.0, 2.0), -12.0, 12.0)},
+    # Adult vocal tracts differ by up to about 20% in length (formants scale inversely), children's more.
+    "formant": {"factor": ((0.9, 1.1), 0.7, 1.4)},
     # Below 0.2 s the largest rooms drawn would need walls absorbing more than all sound (pyroomacoustics refuses).
     "reverb": {"rt60_s": ((0.2, 0.8), 0.2, 2.0)},
     "noise": {"snr_db": ((5.0, 30.0), -10.0, 60.0)},
@@ -204,11 +210,56 @@ class Augmenter:
             factor = rng.uniform(*settings["factor"])
             rate = max(round(sampling_rate * factor / SPEED_RATE_STEP_HZ), 1) * SPEED_RATE_STEP_HZ
             return librosa.resample(audio, orig_sr=rate, target_sr=sampling_rate, res_type="soxr_hq")
+        if name == "formant":
+            return shift_formants(audio, sampling_rate, rng.uniform(*settings["factor"]))
         if name == "reverb":
             return reverberate(audio, sampling_rate, rng.uniform(*settings["rt60_s"]), rng)
         if name == "gain":
             return audio * np.float32(10 ** (rng.uniform(*settings["db"]) / 20))
         return self.transforms[name](samples=audio, sample_rate=sampling_rate)
+
+
+def shift_formants(
+    audio: np.ndarray,
+    sampling_rate: int,
+    factor: float,
+    window_s: float = 0.032,
+    lifter_s: float = 0.0025,
+    envelope_iterations: int = 10,
+) -> np.ndarray:
+    """`audio` with its spectral envelope scaled in frequency by `factor` (a formant at f Hz moves to f * factor),
+    its harmonics (the pitch) and timing kept; same length.
+
+    Each STFT frame's log-magnitude is split by its real cepstrum into a smooth envelope (quefrencies below
+    `lifter_s`, shorter than the pitch period of voices up to 400 Hz) and the harmonic fine structure; the frame is
+    then multiplied by the warped envelope over the original one, phases untouched. A plain cepstral envelope runs
+    between the harmonics and flattens narrow formants, so it is raised onto the harmonic peaks a few times (the
+    "true envelope" iteration). pyworld's WORLD vocoder would do this by analysis and resynthesis, but its latest
+    release (0.3.5) ships no wheel and imports `pkg_resources`, which setuptools 81 removed.
+    """
+    n_fft = 2 ** int(np.ceil(np.log2(window_s * sampling_rate)))
+    hop = n_fft // 4
+    keep = max(int(lifter_s * sampling_rate), 1)
+
+    def smooth(log_magnitude: np.ndarray) -> np.ndarray:
+        cepstrum = scipy.fft.irfft(log_magnitude, n=n_fft, axis=-1)
+        cepstrum[:, keep : n_fft - keep + 1] = 0.0  # the cepstrum is symmetric: keep both ends
+        return scipy.fft.rfft(cepstrum, axis=-1).real
+
+    spectrum = librosa.stft(audio.astype(np.float32), n_fft=n_fft, hop_length=hop)
+    # Frames x bins, contiguous along frequency: the cepstra below are per frame.
+    log_magnitude = np.ascontiguousarray(np.log(np.abs(spectrum) + 1e-8).T)
+    envelope = smooth(log_magnitude)
+    for _ in range(envelope_iterations):
+        envelope = smooth(np.maximum(log_magnitude, envelope))
+    # The warped envelope at bin k is the original one at bin k / factor (linear interpolation; held at the top).
+    bins = envelope.shape[1]
+    source = np.minimum(np.arange(bins) / factor, bins - 1)
+    below = np.minimum(source.astype(int), bins - 2)
+    weight = source - below
+    warped = envelope[:, below] * (1 - weight) + envelope[:, below + 1] * weight
+    spectrum *= np.exp(warped - envelope).T.astype(np.float32)
+    return librosa.istft(spectrum, hop_length=hop, n_fft=n_fft, length=len(audio)).astype(np.float32)
 
 
 def reverberate(audio: np.ndarray, sampling_rate: int, rt60_s: float, rng: np.random.Generator) -> np.ndarray:
@@ -270,4 +321,5 @@ __all__ = [
     "ClipAugmenter",
     "EchoAugmentationConfig",
     "index_for_augmentation",
+    "shift_formants",
 ]
