@@ -63,6 +63,7 @@ AUGMENTATION_ROWS = {
     "no_gain": ("without level changes", {}, {"augmentation_edits": {"gain": None}}),
     "tempo": ("+ time stretch, pitch kept (30%)", {}, {"augmentation_edits": {"tempo": ADDED}}),
     "pitch": ("+ pitch shift (30%)", {}, {"augmentation_edits": {"pitch": ADDED}}),
+    "formant": ("+ formant shift, pitch kept (30%)", {}, {"augmentation_edits": {"formant": ADDED}}),
     "reverb": ("+ room reverberation (30%)", {}, {"augmentation_edits": {"reverb": ADDED}}),
     "noise": ("+ coloured noise (30%)", {}, {"augmentation_edits": {"noise": ADDED}}),
     "band_limit": ("+ band-limiting (30%)", {}, {"augmentation_edits": {"band_limit": ADDED}}),
